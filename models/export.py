@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Export a rumbled model checkpoint to ONNX plus its manifest, and verify it.
+
+  python models/export.py --ckpt models/checkpoints/edge.pt            # trained model
+  python models/export.py --random-init --seed 0 --version 0.1.0       # untrained placeholder
+
+Writes models/<name>.onnx and models/<name>.json (sha256 of the .onnx filled in),
+then checks with onnxruntime that the graph matches PyTorch within 1e-5 at
+batch 1 and 2 and at 998, 500 and 37 frames.
+
+Checkpoint format (torch.save dict): config (EdgeAST kwargs), state_dict,
+mean, std, labels, provenance.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from manifest import AERD_MEAN, AERD_STD, make_manifest, write_manifest  # noqa: E402
+from rumbled_model import LABELS, N_MELS, build  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def export_onnx(model: torch.nn.Module, path: str) -> None:
+    model.eval()
+    example = torch.randn(2, 998, N_MELS)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    frames = torch.export.Dim("frames", min=16, max=1 << 20)
+    prog = torch.onnx.export(
+        model, (example,), dynamo=True, input_names=["fbank"], output_names=["logits"],
+        dynamic_shapes={"fbank": {0: batch, 1: frames}}, optimize=True, verify=False,
+        external_data=False,
+    )
+    prog.save(path, external_data=False)
+
+
+def verify(model: torch.nn.Module, path: str, tol: float = 1e-5) -> float:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    ins, outs = sess.get_inputs(), sess.get_outputs()
+    assert [i.name for i in ins] == ["fbank"] and [o.name for o in outs] == ["logits"], \
+        (ins, outs)
+    rng = np.random.default_rng(1)
+    worst = 0.0
+    for b in (1, 2):
+        for t in (998, 500, 37, 16):
+            x = rng.standard_normal((b, t, N_MELS)).astype(np.float32)
+            with torch.no_grad():
+                ref = model(torch.from_numpy(x)).numpy()
+            got = sess.run(["logits"], {"fbank": x})[0]
+            assert got.shape == (b, t // 16, model.config["n_classes"]), got.shape
+            err = float(np.max(np.abs(got - ref)))
+            worst = max(worst, err)
+            if err > tol:
+                raise SystemExit(f"ONNX mismatch at batch {b} frames {t}: {err:g} > {tol:g}")
+    return worst
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ckpt", help="checkpoint from train.py")
+    ap.add_argument("--random-init", action="store_true",
+                    help="export the default architecture with random weights (placeholder)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default="rumbled-edge-ev5")
+    ap.add_argument("--version", default=None)
+    ap.add_argument("--out-dir", default=HERE)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    if args.random_init:
+        torch.manual_seed(args.seed)
+        model = build()
+        mean, std, labels = AERD_MEAN, AERD_STD, LABELS
+        version = args.version or "0.1.0"
+        prov = {"trained_on": "nothing: untrained placeholder with random initial weights "
+                              f"(torch.manual_seed({args.seed})); outputs are meaningless",
+                "seeds": {"init": args.seed},
+                "metrics": {},
+                "normalisation": "aerd defaults (mean 14.7274, std 2.9366), not measured",
+                "license": "Apache-2.0 OR MIT"}
+    elif args.ckpt:
+        ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+        model = build(ck["config"])
+        model.load_state_dict(ck["state_dict"])
+        mean, std, labels = ck["mean"], ck["std"], ck.get("labels", LABELS)
+        version = args.version or ck.get("version", "1.0.0")
+        prov = ck.get("provenance", {})
+    else:
+        ap.error("give --ckpt or --random-init")
+    model.eval()
+
+    onnx_path = os.path.join(args.out_dir, f"{args.name}.onnx")
+    export_onnx(model, onnx_path)
+    worst = verify(model, onnx_path)
+    m = make_manifest(onnx_path, args.name, version, mean, std, prov, labels=labels)
+    write_manifest(os.path.join(args.out_dir, f"{args.name}.json"), m)
+    size = os.path.getsize(onnx_path)
+    print(f"wrote {onnx_path} ({size / 1e6:.2f} MB, sha256 {m['sha256'][:16]}...), "
+          f"max |onnx - torch| = {worst:.2e}")
+
+
+if __name__ == "__main__":
+    main()
