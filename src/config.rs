@@ -1,1 +1,360 @@
-//! stub
+//! Configuration: one TOML file holding every knob, with defaults.
+//!
+//! Every section is optional; a missing key takes its default, an unknown key
+//! is an error (a typo must not silently fall back to a default on a station
+//! nobody visits). Errors name the file and the key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::EndpointConfig;
+
+/// Where the daemon looks for its configuration unless told otherwise.
+pub const DEFAULT_PATH: &str = "/etc/rumbled/rumbled.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Station identity and stream options.
+    pub station: StationConfig,
+    /// Where audio comes from and how it is turned into one channel.
+    pub input: InputConfig,
+    /// Which model to run and how.
+    pub model: ModelConfig,
+    /// How per-frame probabilities become calls.
+    pub detect: EndpointConfig,
+    /// Files the detections are written to.
+    pub output: OutputConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Station identity.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StationConfig {
+    /// Station name: in every event, the event ids and the MQTT topics.
+    pub name: String,
+}
+
+impl Default for StationConfig {
+    fn default() -> Self {
+        StationConfig {
+            name: "station".into(),
+        }
+    }
+}
+
+/// Audio input.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// `device` (live capture) or `file` (a WAV played in real time, the
+    /// "test input" for checking a station end to end).
+    pub kind: InputKind,
+    /// Capture device: cpal id or a case-insensitive part of its description.
+    pub device: String,
+    /// Test-input file for `kind = "file"`.
+    pub file: Option<PathBuf>,
+    /// Replay the test-input file forever.
+    #[serde(rename = "loop")]
+    pub looped: bool,
+    /// `mix` (mean of all channels) or a 0-based channel number.
+    pub channel: ChannelSelect,
+    /// Linear gain applied before features.
+    pub gain: f32,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig {
+            kind: InputKind::Device,
+            device: "default".into(),
+            file: None,
+            looped: false,
+            channel: ChannelSelect::Mix,
+            gain: 1.0,
+        }
+    }
+}
+
+/// Kind of live input.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    /// A capture device.
+    Device,
+    /// A file played at real-time pace.
+    File,
+}
+
+/// Which channel of a multi-channel recording to analyse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelSelect {
+    /// The mean of all channels.
+    Mix,
+    /// One channel, 0-based.
+    Index(usize),
+}
+
+impl Serialize for ChannelSelect {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ChannelSelect::Mix => s.serialize_str("mix"),
+            ChannelSelect::Index(i) => s.serialize_u64(*i as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChannelSelect {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Name(String),
+            Index(usize),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Index(i) => Ok(ChannelSelect::Index(i)),
+            Raw::Name(name) if name == "mix" => Ok(ChannelSelect::Mix),
+            Raw::Name(name) => name.parse().map(ChannelSelect::Index).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{name}` is not a channel: use \"mix\" or a 0-based channel number"
+                ))
+            }),
+        }
+    }
+}
+
+impl fmt::Display for ChannelSelect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelSelect::Mix => f.write_str("mix"),
+            ChannelSelect::Index(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ChannelSelect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "mix" {
+            return Ok(ChannelSelect::Mix);
+        }
+        s.parse()
+            .map(ChannelSelect::Index)
+            .map_err(|_| format!("`{s}` is not a channel: use \"mix\" or a 0-based number"))
+    }
+}
+
+/// Model selection and inference settings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Manifest (`<name>.json`) of the model; unset = the shipped default.
+    pub manifest: Option<PathBuf>,
+    /// Path of `libonnxruntime.so`; unset = searched (next to the binary,
+    /// /usr/lib/rumbled, the checkout's .onnxruntime/).
+    pub onnxruntime: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads.
+    pub threads: usize,
+    /// Window advance in output frames (160 ms each): smaller = lower latency
+    /// and smoother probabilities, more CPU.
+    pub hop_frames: usize,
+    /// Weight overlapping windows towards their centre.
+    pub centre_weighted: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            manifest: None,
+            onnxruntime: None,
+            threads: 1,
+            hop_frames: 13,
+            centre_weighted: false,
+        }
+    }
+}
+
+/// File outputs (the daemon's and replay's defaults; replay flags override).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Append events as JSON lines to this file.
+    pub events: Option<PathBuf>,
+    /// Write a Raven selection table per input file into this directory.
+    pub raven_dir: Option<PathBuf>,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// tracing filter (`info`, `rumbled=debug`, ...); RUST_LOG wins if set.
+    pub level: String,
+    /// `text` or `json` lines.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A configuration problem, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type.
+    #[error("config file {}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, which names the key and shows the line.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("config file {}: `{key}`: {message}", path.display())]
+    Invalid {
+        /// The file (or `<defaults>`/`<command line>`).
+        path: PathBuf,
+        /// Dotted key, e.g. `detect.offset`.
+        key: String,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates TOML text; `path` is only used in messages and
+    /// to resolve relative paths against the file's directory.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.resolve_paths(path.parent().unwrap_or_else(|| Path::new(".")));
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Reads `path` if given; otherwise the default file if it exists;
+    /// otherwise the built-in defaults.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(path) => Self::load(path),
+            None if Path::new(DEFAULT_PATH).exists() => Self::load(Path::new(DEFAULT_PATH)),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// Relative paths in a config file are relative to that file, not to
+    /// whatever directory the daemon was started from.
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p
+                && path.is_relative()
+            {
+                *path = base.join(&*path);
+            }
+        };
+        fix(&mut self.input.file);
+        fix(&mut self.model.manifest);
+        fix(&mut self.model.onnxruntime);
+        fix(&mut self.output.events);
+        fix(&mut self.output.raven_dir);
+    }
+
+    /// Checks ranges and cross-field rules; `path` names the source in errors.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.into(),
+            message,
+        };
+        let name = &self.station.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                "station.name",
+                format!(
+                    "`{name}` must be non-empty ASCII letters, digits, `-` or `_` \
+                     (it becomes part of MQTT topics and event ids)"
+                ),
+            ));
+        }
+        if !(self.input.gain.is_finite() && self.input.gain > 0.0) {
+            return Err(invalid("input.gain", format!("{} must be a positive number", self.input.gain)));
+        }
+        if self.input.kind == InputKind::File && self.input.file.is_none() {
+            return Err(invalid("input.file", "must be set when input.kind = \"file\"".into()));
+        }
+        if self.model.threads == 0 || self.model.threads > 64 {
+            return Err(invalid("model.threads", format!("{} must be between 1 and 64", self.model.threads)));
+        }
+        if self.model.hop_frames == 0 {
+            return Err(invalid("model.hop_frames", "must be at least 1".into()));
+        }
+        self.detect.validate().map_err(|e| {
+            let (key, message) = split_key(&e);
+            invalid(&key, message)
+        })?;
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                format!("`{}` is not a log filter (try info, debug, rumbled=debug)", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Splits an endpoint validation message of the form `key: message`, so the
+/// config error can name the key under `detect.`.
+fn split_key(e: &impl fmt::Display) -> (String, String) {
+    let text = e.to_string();
+    match text.split_once(": ") {
+        Some((key, rest)) if !key.contains(' ') => {
+            let key = key.trim_start_matches("endpoint.").trim_start_matches("detect.");
+            (format!("detect.{key}"), rest.to_string())
+        }
+        _ => ("detect".into(), text),
+    }
+}

@@ -1,1 +1,217 @@
-fn main() {}
+//! The `rumbled` command line: `replay` recordings, `check-config`, inspect a
+//! `model`. Errors are printed as one plain sentence chain, never a panic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use rumbled::config::{ChannelSelect, Config, LogFormat};
+use rumbled::replay::{self, ReplayRequest};
+
+/// Listens for elephant calls, finds where each starts and stops, labels it.
+#[derive(Parser)]
+#[command(name = "rumbled", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run recordings through the detector as fast as the CPU allows and
+    /// write the calls found (JSONL events, Raven tables, frame probabilities).
+    Replay(ReplayArgs),
+    /// Check a configuration file and print the effective configuration.
+    CheckConfig {
+        /// Config file [default: /etc/rumbled/rumbled.toml].
+        file: Option<PathBuf>,
+    },
+    /// Load a model, validate it against its manifest and show what it is.
+    Model(ModelArgs),
+}
+
+/// Settings shared by commands that load a model.
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Config file [default: /etc/rumbled/rumbled.toml if it exists].
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Model manifest (.json), overriding [model] manifest.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// ONNX Runtime library, overriding [model] onnxruntime.
+    #[arg(long)]
+    onnxruntime: Option<PathBuf>,
+    /// ONNX Runtime threads, overriding [model] threads.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// WAV or FLAC recordings.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Write events as JSON lines here (`-` = standard output).
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Write one Raven selection table per recording into this directory.
+    #[arg(long)]
+    raven: Option<PathBuf>,
+    /// Write per-frame class probabilities as CSV (one file per recording
+    /// when several are given: NAME.<recording>.csv).
+    #[arg(long)]
+    frames: Option<PathBuf>,
+    /// Wall-clock time of the first sample (RFC 3339), when the file name
+    /// has no YYYYMMDD_HHMMSS stamp.
+    #[arg(long)]
+    start_time: Option<String>,
+    /// Channel to analyse: `mix` or a 0-based number, overriding [input] channel.
+    #[arg(long)]
+    channel: Option<ChannelSelect>,
+    /// Window hop in 160 ms frames, overriding [model] hop_frames.
+    #[arg(long)]
+    hop: Option<usize>,
+    /// Station name in events, overriding [station] name.
+    #[arg(long)]
+    station: Option<String>,
+    /// Onset threshold, overriding [detect] onset.
+    #[arg(long)]
+    onset: Option<f32>,
+    /// Offset threshold, overriding [detect] offset.
+    #[arg(long)]
+    offset: Option<f32>,
+    /// Do not print calls as they are found.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Replay(args) => replay_command(args),
+        Command::CheckConfig { file } => check_config(file),
+        Command::Model(args) => model_command(args),
+    }
+}
+
+/// Loads the config and applies the model flags over it.
+fn load_config(args: &ModelArgs) -> Result<(Config, PathBuf)> {
+    let mut config = Config::load_or_default(args.config.as_deref())?;
+    if let Some(model) = &args.model {
+        config.model.manifest = Some(model.clone());
+    }
+    if let Some(lib) = &args.onnxruntime {
+        config.model.onnxruntime = Some(lib.clone());
+    }
+    if let Some(threads) = args.threads {
+        config.model.threads = threads;
+    }
+    let source = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("<command line>"));
+    Ok((config, source))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn replay_command(args: ReplayArgs) -> Result<ExitCode> {
+    let (mut config, source) = load_config(&args.model)?;
+    if let Some(channel) = args.channel {
+        config.input.channel = channel;
+    }
+    if let Some(hop) = args.hop {
+        config.model.hop_frames = hop;
+    }
+    if let Some(station) = &args.station {
+        config.station.name = station.clone();
+    }
+    if let Some(onset) = args.onset {
+        config.detect.onset = onset;
+    }
+    if let Some(offset) = args.offset {
+        config.detect.offset = offset;
+    }
+    config.validate(&source)?;
+    init_logging(&config);
+    let start_time = args
+        .start_time
+        .as_deref()
+        .map(rumbled::clock::parse_rfc3339)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("--start-time")?;
+    let request = ReplayRequest {
+        files: args.files,
+        events: args.events.or(config.output.events.clone()),
+        raven_dir: args.raven.or(config.output.raven_dir.clone()),
+        frames: args.frames,
+        start_time,
+        print_calls: !args.quiet,
+    };
+    let report = replay::run(&config, &request)?;
+    eprintln!("{}", report.summary_line());
+    Ok(if report.failed_files() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn check_config(file: Option<PathBuf>) -> Result<ExitCode> {
+    let path = file.unwrap_or_else(|| PathBuf::from(rumbled::config::DEFAULT_PATH));
+    let config = Config::load(&path)?;
+    println!("# {} is valid; effective configuration:", path.display());
+    print!(
+        "{}",
+        toml::to_string_pretty(&config).context("printing the configuration")?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn model_command(args: ModelArgs) -> Result<ExitCode> {
+    let (config, _) = load_config(&args)?;
+    init_logging(&config);
+    let model = replay::load_model(&config)?;
+    let m = model.manifest();
+    println!("model      {} {}", m.name, m.version);
+    println!("manifest   {}", m.path.display());
+    println!("onnx       {} (sha256 verified)", m.onnx_path().display());
+    println!("labels     {}", m.labels.join(", "));
+    println!(
+        "window     {} fbank frames, {} outputs of {:.0} ms",
+        m.window_frames,
+        m.window_outputs(),
+        m.output_frame_seconds() * 1000.0
+    );
+    println!(
+        "provenance {}",
+        serde_json::to_string_pretty(&m.provenance)?
+    );
+    Ok(ExitCode::SUCCESS)
+}

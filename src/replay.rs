@@ -1,0 +1,387 @@
+//! `rumbled replay`: recordings in, calls out, as fast as the CPU allows.
+//!
+//! Each file runs through a fresh [`Detector`] (its own clock, anchored at
+//! the recording's start when known) sharing one loaded model. A bad file is
+//! reported and skipped; the others are still processed.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use time::OffsetDateTime;
+
+use crate::audio::{AudioFile, ChannelMode};
+use crate::clock;
+use crate::config::{ChannelSelect, Config};
+use crate::detect::{CallPhase, CallRecord, StreamContext};
+use crate::model::{Manifest, Model, ModelOptions};
+use crate::pipeline::{Detector, DetectorConfig, DetectorOutput, StageTimes};
+use crate::publish::{EventSink, FramesWriter, JsonlSink, RavenWriter};
+
+/// Name of the shipped default model's manifest.
+pub const DEFAULT_MANIFEST: &str = "rumbled-edge-ev5.json";
+
+/// Samples read from a file per step: 1 s at 16 kHz, small enough for a
+/// smooth progress bar, large enough that per-call overhead vanishes.
+const READ_CHUNK: usize = 16_000;
+
+/// What to replay and where results go.
+#[derive(Debug, Clone)]
+pub struct ReplayRequest {
+    /// Recordings, processed in order.
+    pub files: Vec<PathBuf>,
+    /// JSONL events file (`-` = stdout).
+    pub events: Option<PathBuf>,
+    /// Directory for Raven selection tables.
+    pub raven_dir: Option<PathBuf>,
+    /// Per-frame probabilities CSV.
+    pub frames: Option<PathBuf>,
+    /// Anchor for files whose names carry no time stamp.
+    pub start_time: Option<OffsetDateTime>,
+    /// Print each call as it ends.
+    pub print_calls: bool,
+}
+
+/// The outcome for one file.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// The recording.
+    pub path: PathBuf,
+    /// Seconds of audio processed (up to the error, if any).
+    pub audio_s: f64,
+    /// Calls found, per label.
+    pub calls: BTreeMap<String, usize>,
+    /// Why the file failed, if it did (calls found before are kept).
+    pub error: Option<String>,
+}
+
+/// The outcome of a whole replay.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayReport {
+    /// One entry per file, in order.
+    pub files: Vec<FileReport>,
+    /// Wall-clock time spent.
+    pub elapsed: Duration,
+    /// Where the time went.
+    pub stages: StageTimes,
+}
+
+impl ReplayReport {
+    /// Files that could not be processed completely.
+    pub fn failed_files(&self) -> usize {
+        self.files.iter().filter(|f| f.error.is_some()).count()
+    }
+
+    /// Calls per label over all files.
+    pub fn calls(&self) -> BTreeMap<String, usize> {
+        let mut total = BTreeMap::new();
+        for (label, n) in self.files.iter().flat_map(|f| &f.calls) {
+            *total.entry(label.clone()).or_insert(0) += n;
+        }
+        total
+    }
+
+    /// Audio processed, in seconds.
+    pub fn audio_s(&self) -> f64 {
+        self.files.iter().map(|f| f.audio_s).sum()
+    }
+
+    /// The one-line summary printed at the end.
+    pub fn summary_line(&self) -> String {
+        let calls = self.calls();
+        let total: usize = calls.values().sum();
+        let per_class: Vec<String> = calls.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        let failed = match self.failed_files() {
+            0 => String::new(),
+            n => format!(" ({n} failed)"),
+        };
+        let speed = self.audio_s() / self.elapsed.as_secs_f64().max(1e-9);
+        format!(
+            "{} file{}{failed}, {:.3} h of audio, {total} call{}{}, {:.0}x real time",
+            self.files.len(),
+            if self.files.len() == 1 { "" } else { "s" },
+            self.audio_s() / 3600.0,
+            if total == 1 { "" } else { "s" },
+            if per_class.is_empty() { String::new() } else { format!(" ({})", per_class.join(", ")) },
+            speed
+        )
+    }
+}
+
+/// Finds the manifest to use: the configured one, or the shipped default
+/// next to the binary, in the package's share directory, or in the checkout.
+pub fn manifest_path(config: &Config) -> PathBuf {
+    if let Some(path) = &config.model.manifest {
+        return path.clone();
+    }
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        candidates.push(dir.join("../share/rumbled/models").join(DEFAULT_MANIFEST));
+    }
+    candidates.push(Path::new("/usr/share/rumbled/models").join(DEFAULT_MANIFEST));
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(DEFAULT_MANIFEST));
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| candidates.remove(candidates.len() - 1))
+}
+
+/// Loads and validates the configured model.
+pub fn load_model(config: &Config) -> Result<Model> {
+    let manifest = Manifest::load(&manifest_path(config))?;
+    let options = ModelOptions {
+        onnxruntime: config.model.onnxruntime.clone(),
+        threads: config.model.threads,
+    };
+    Ok(Model::load(manifest, &options)?)
+}
+
+/// Replays every file of `request`; fails only when nothing can start
+/// (model, output files); per-file problems are in the report.
+pub fn run(config: &Config, request: &ReplayRequest) -> Result<ReplayReport> {
+    let mut model = load_model(config)?;
+    let mut events = open_events(request.events.as_deref())?;
+    if let Some(dir) = &request.raven_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create Raven directory {}", dir.display()))?;
+    }
+    let started = Instant::now();
+    let mut report = ReplayReport::default();
+    let mut seq = 0u64;
+    let progress = progress_bar(&request.files);
+    for path in &request.files {
+        let mut job = FileJob {
+            config,
+            request,
+            model: &mut model,
+            events: events.as_deref_mut(),
+            seq: &mut seq,
+            progress: &progress,
+        };
+        let file_report = job.run(path);
+        if let Some(error) = &file_report.0.error {
+            progress.suspend(|| tracing::error!("{error}"));
+        }
+        add_times(&mut report.stages, file_report.1);
+        report.files.push(file_report.0);
+    }
+    progress.finish_and_clear();
+    if let Some(sink) = events.as_deref_mut() {
+        sink.close().context("closing the events output")?;
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+fn add_times(total: &mut StageTimes, t: StageTimes) {
+    total.resample += t.resample;
+    total.fbank += t.fbank;
+    total.model += t.model;
+    total.endpoint += t.endpoint;
+}
+
+fn open_events(path: Option<&Path>) -> Result<Option<Box<dyn EventSink>>> {
+    let Some(path) = path else { return Ok(None) };
+    let writer: Box<dyn Write> = if path == Path::new("-") {
+        Box::new(std::io::stdout())
+    } else {
+        let file = File::create(path)
+            .with_context(|| format!("cannot create events file {}", path.display()))?;
+        Box::new(BufWriter::new(file))
+    };
+    Ok(Some(Box::new(JsonlSink::new(writer))))
+}
+
+/// A progress bar over total audio frames, drawn only on a terminal.
+fn progress_bar(files: &[PathBuf]) -> ProgressBar {
+    let total: u64 = files
+        .iter()
+        .filter_map(|p| AudioFile::open(p, ChannelMode::Mix).ok())
+        .filter_map(|f| f.total_frames().map(|n| n * 1000 / u64::from(f.sample_rate().max(1))))
+        .sum();
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ms audio ({eta}) {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// One file's run: decode, detect, write.
+struct FileJob<'a> {
+    config: &'a Config,
+    request: &'a ReplayRequest,
+    model: &'a mut Model,
+    events: Option<&'a mut (dyn EventSink + 'static)>,
+    seq: &'a mut u64,
+    progress: &'a ProgressBar,
+}
+
+/// Per-file outputs that follow the file's own timeline.
+struct FileOutputs {
+    raven: Option<RavenWriter<BufWriter<File>>>,
+    frames: Option<FramesWriter<BufWriter<File>>>,
+}
+
+impl FileJob<'_> {
+    fn run(&mut self, path: &Path) -> (FileReport, StageTimes) {
+        let mut report = FileReport {
+            path: path.to_path_buf(),
+            audio_s: 0.0,
+            calls: BTreeMap::new(),
+            error: None,
+        };
+        let mut times = StageTimes::default();
+        if let Err(e) = self.process(path, &mut report, &mut times) {
+            report.error = Some(format!("{e:#}"));
+        }
+        (report, times)
+    }
+
+    fn process(&mut self, path: &Path, report: &mut FileReport, times: &mut StageTimes) -> Result<()> {
+        let channel = match self.config.input.channel {
+            ChannelSelect::Mix => ChannelMode::Mix,
+            ChannelSelect::Index(i) => ChannelMode::Pick(i),
+        };
+        let mut audio = AudioFile::open(path, channel)?;
+        let manifest = self.model.manifest().clone();
+        let rate = audio.sample_rate();
+        let mut detector = Detector::new(
+            &manifest,
+            &DetectorConfig {
+                input_rate: rate,
+                gain: self.config.input.gain,
+                hop_frames: self.config.model.hop_frames,
+                centre_weighted: self.config.model.centre_weighted,
+                endpoint: self.config.detect.clone(),
+            },
+        )?;
+        let ctx = self.stream_context(path, &manifest);
+        let mut outputs = self.open_file_outputs(path, &manifest, rate)?;
+        let mut samples = Vec::with_capacity(READ_CHUNK);
+        let mut out = DetectorOutput::default();
+        let chunk = (READ_CHUNK as u64 * u64::from(rate) / 16_000).max(256) as usize;
+        // A decode error mid-file still flushes the detector, so calls heard
+        // before the damage are closed and written, never dropped.
+        let read_result = loop {
+            samples.clear();
+            match audio.read(&mut samples, chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    out.clear();
+                    detector.push(&samples, &mut *self.model, &mut out)?;
+                    self.deliver(&out, &ctx, &mut outputs, report)?;
+                    self.progress.inc(n as u64 * 1000 / u64::from(rate.max(1)));
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        out.clear();
+        detector.finish(&mut *self.model, &mut out)?;
+        self.deliver(&out, &ctx, &mut outputs, report)?;
+        report.audio_s = detector.samples_in() as f64 / f64::from(rate.max(1));
+        *times = detector.stage_times();
+        if let Some(raven) = outputs.raven.as_mut() {
+            raven.flush().context("writing the Raven table")?;
+        }
+        if let Some(frames) = outputs.frames.as_mut() {
+            frames.flush().context("writing the frames CSV")?;
+        }
+        read_result?;
+        Ok(())
+    }
+
+    fn stream_context(&self, path: &Path, manifest: &Manifest) -> StreamContext {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let anchor = clock::anchor_from_file_name(&name).or(self.request.start_time);
+        StreamContext {
+            station: self.config.station.name.clone(),
+            source_kind: "file".into(),
+            source_name: name,
+            model_name: manifest.name.clone(),
+            model_version: manifest.version.clone(),
+            labels: manifest.labels.clone(),
+            background: manifest.background_index(),
+            frame_s: manifest.output_frame_seconds(),
+            anchor,
+            offset_base_s: 0.0,
+        }
+    }
+
+    fn open_file_outputs(&self, path: &Path, manifest: &Manifest, rate: u32) -> Result<FileOutputs> {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
+        let raven = match &self.request.raven_dir {
+            Some(dir) => {
+                let table = dir.join(format!("{stem}.rumbled.selections.txt"));
+                let file = File::create(&table)
+                    .with_context(|| format!("cannot create Raven table {}", table.display()))?;
+                let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                Some(RavenWriter::new(BufWriter::new(file), &absolute, manifest.labels.clone(), rate as f32 / 2.0)?)
+            }
+            None => None,
+        };
+        let frames = match &self.request.frames {
+            Some(target) => {
+                let target = per_file_path(target, &stem, self.request.files.len() > 1);
+                let file = File::create(&target)
+                    .with_context(|| format!("cannot create frames file {}", target.display()))?;
+                Some(FramesWriter::new(BufWriter::new(file), &manifest.labels, manifest.output_frame_seconds())?)
+            }
+            None => None,
+        };
+        Ok(FileOutputs { raven, frames })
+    }
+
+    fn deliver(
+        &mut self,
+        out: &DetectorOutput,
+        ctx: &StreamContext,
+        outputs: &mut FileOutputs,
+        report: &mut FileReport,
+    ) -> Result<()> {
+        if let Some(frames) = outputs.frames.as_mut() {
+            frames.write_frames(out.first_frame, &out.probs).context("writing the frames CSV")?;
+        }
+        for event in &out.events {
+            *self.seq += 1;
+            let record = CallRecord::from_event(event, ctx, *self.seq);
+            if let Some(sink) = self.events.as_deref_mut() {
+                sink.emit(&record).context("writing an event")?;
+            }
+            if event.phase != CallPhase::End {
+                continue;
+            }
+            *report.calls.entry(record.label.clone()).or_insert(0) += 1;
+            if let Some(raven) = outputs.raven.as_mut() {
+                raven.write_call(&record).context("writing the Raven table")?;
+            }
+            if self.request.print_calls {
+                let line = format!(
+                    "{}\t{:>9.2} s\t{:>6.2} s\t{:<8}\t{:.2}",
+                    ctx.source_name,
+                    record.offset_s,
+                    record.duration_s.unwrap_or(0.0),
+                    record.label,
+                    record.confidence
+                );
+                self.progress.suspend(|| println!("{line}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `out.csv` for one recording; `out.<recording>.csv` when there are several.
+fn per_file_path(target: &Path, stem: &str, several: bool) -> PathBuf {
+    if !several {
+        return target.to_path_buf();
+    }
+    let base = target.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = target.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "csv".into());
+    target.with_file_name(format!("{base}.{stem}.{ext}"))
+}
