@@ -51,7 +51,7 @@ pub enum ModelError {
     #[error("{0}")]
     Runtime(String),
     /// The graph does not fit its manifest (names, ranks, sizes).
-    #[error("model {}: {message}", path.display())]
+    #[error("model {}: {message}; re-export the model or fix its manifest", path.display())]
     Incompatible {
         /// The ONNX file.
         path: PathBuf,
