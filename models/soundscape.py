@@ -287,6 +287,11 @@ def synth_trumpet(rng, sr, dur, distance):
 
 SYNTH = {"rumble": synth_rumble, "roar": synth_roar, "cry": synth_cry,
          "trumpet": synth_trumpet}
+# rate each source is synthesised at before it is resampled to the mixing rate
+# (all its content lies below half of it; keeps long low-frequency sources cheap)
+SYNTH_RATE = {"rumble": 4000, "roar": 16000, "cry": 16000, "trumpet": 16000,
+              "wind": 8000, "rain": 16000, "thunder": 16000, "engine": 4000,
+              "vehicle": 8000, "birds": 16000, "dove": 16000, "insects": 16000}
 
 
 def add_reverb(rng, sr, x):
@@ -511,7 +516,7 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
                 plan.append((kind, b, d, crng.uniform(llo, lhi)))
     for i, (kind, b, d, lvl) in enumerate(plan):
         erng = np.random.default_rng([seed, 4, i])
-        y = CONF_SYNTH[kind][0](erng, G, d)
+        y = resample(CONF_SYNTH[kind][0](erng, SYNTH_RATE[kind], d), SYNTH_RATE[kind], G)
         i0 = int(b * G)
         y = y[: n - i0]
         bg[i0:i0 + len(y)] += 10 ** (lvl / 20) * unit(y) * (len(y) > 0)
@@ -546,8 +551,9 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
         for i, (c, b, d, s) in enumerate(specs):
             r = np.random.default_rng([seed, 5, i])
             dist = r.uniform(*distance)
-            y, low, high = SYNTH[c](r, G, d, dist)
-            nd = len(y)
+            y, low, high = SYNTH[c](r, SYNTH_RATE[c], d, dist)
+            y = resample(y, SYNTH_RATE[c], G)
+            nd = min(len(y), int(round(d * G)))
             if r.random() < reverb_prob:
                 y = add_reverb(r, G, y)
             i0 = int(round(b * G))

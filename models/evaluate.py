@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""Evaluate a rumbled model on held-out synthetic soundscapes (or your own recordings).
+
+  python models/evaluate.py --model models/rumbled-edge-ev5.json --out models/eval/metrics.json
+  python models/evaluate.py --model my-model.json --data DIR      # WAV + Raven tables
+
+Runs the exported ONNX model in onnxruntime with rumbled's exact windowing
+(998-frame windows, hop 13 output frames, uniform averaging, tail window).
+
+Metrics:
+  framewise   binary AP of call vs no-call per 160 ms frame (score = max call-class
+              probability, and 1 - P(background)); per-class one-vs-rest ROC AUC
+  events      a detector in Python (hysteresis on the max call-class probability:
+              onset --on, offset --off, minimum duration, merge gap; the label is
+              the class with the highest mean probability); detections matched
+              one-to-one to truth calls by temporal IoU >= 0.3; P/R/F1
+              (a) against every truth call, (b) against truth "regions" (overlapping
+              truth calls merged: a class-agnostic detector reports one call there),
+              (c) on regions at SNR >= 0 dB (detections matching a region of
+              lower SNR are ignored); label accuracy on matched calls
+  false alarms detections per hour on call-free confounder soundscapes
+  breakdown   recall by SNR band and everything by recorder sample rate
+  --rumbled BIN  additionally run `BIN replay FILE --events out.jsonl` and score
+              its events the same way
+Test soundscapes use seeds >= 900000, disjoint from training (1000..) and
+validation (500000..).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import soundscape as ss  # noqa: E402
+from common import OUT_S, PATCH, audio_to_fbank, frame_labels, ort_runner, stitch  # noqa: E402
+
+TEST_SEED0 = 900000
+CONF_SEED0 = 950000
+RATES = (2000, 4000, 8000, 16000, 22050, 44100, 48000)
+SNR_BANDS = ((-99, -5), (-5, 0), (0, 10), (10, 20), (20, 99))
+
+
+def load_model(manifest_path):
+    import onnxruntime as ort
+    with open(manifest_path) as f:
+        m = json.load(f)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(os.path.join(os.path.dirname(manifest_path), m["onnx"]), so,
+                                providers=["CPUExecutionProvider"])
+    return m, sess
+
+
+def predict(m, sess, audio, rate):
+    fb = audio_to_fbank(audio, rate)
+    f = m["features"]
+    xn = ((fb - f["mean"]) / (2 * f["std"])).astype(np.float32)
+    return stitch(len(fb), ort_runner(sess, xn), len(m["labels"]), window=m["window_frames"]), len(fb)
+
+
+def detect(probs, labels, on=0.5, off=0.35, min_dur=0.32, merge_gap=0.32, max_dur=60.0):
+    """Hysteresis endpointing on P(call) = max over call classes -> [(b, e, label, conf)]."""
+    pc = probs[:, 1:].max(1)
+    segs = []
+    active = False
+    for g, p in enumerate(pc):
+        if not active and p >= on:
+            active, s = True, g
+        elif active and p < off:
+            segs.append([s, g])
+            active = False
+    if active:
+        segs.append([s, len(pc)])
+    merged = []
+    for s in segs:
+        if merged and (s[0] - merged[-1][1]) * OUT_S < merge_gap:
+            merged[-1][1] = s[1]
+        else:
+            merged.append(s)
+    out = []
+    for s, e in merged:
+        if (e - s) * OUT_S < min_dur:
+            continue
+        mp = probs[s:e, 1:].mean(0)
+        k = int(np.argmax(mp))
+        out.append((s * OUT_S, e * OUT_S, labels[1 + k], float(mp[k])))
+    return out
+
+
+def iou(a, b):
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def match(dets, truth, thr=0.3):
+    """Greedy one-to-one matching by IoU (highest first). -> list of (det_i, truth_j)."""
+    pairs = []
+    for i, d in enumerate(dets):
+        for j, t in enumerate(truth):
+            v = iou(d, t)
+            if v >= thr:
+                pairs.append((v, i, j))
+    pairs.sort(reverse=True)
+    used_d, used_t, out = set(), set(), []
+    for v, i, j in pairs:
+        if i not in used_d and j not in used_t:
+            used_d.add(i)
+            used_t.add(j)
+            out.append((i, j))
+    return out
+
+
+def regions(calls):
+    """Merge overlapping truth calls: [(b, e, set(classes), min SNR... max SNR)]."""
+    out = []
+    for c in sorted(calls, key=lambda c: c[0]):
+        if out and c[0] < out[-1][1]:
+            r = out[-1]
+            r[1] = max(r[1], c[1])
+            r[2].add(c[2])
+            r[3] = max(r[3], c[3])
+        else:
+            out.append([c[0], c[1], {c[2]}, c[3]])
+    return out
+
+
+def average_precision(score, truth):
+    order = np.argsort(-score, kind="stable")
+    t = truth[order].astype(np.float64)
+    if t.sum() == 0:
+        return float("nan")
+    tp = np.cumsum(t)
+    return float(((tp / np.arange(1, len(t) + 1)) * t).sum() / t.sum())
+
+
+def roc_auc(score, truth):
+    t = truth.astype(bool)
+    npos, nneg = t.sum(), (~t).sum()
+    if npos == 0 or nneg == 0:
+        return float("nan")
+    from scipy.stats import rankdata
+    r = rankdata(score)
+    return float((r[t].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+def prf(tp, nd, nt):
+    p = tp / nd if nd else float("nan")
+    r = tp / nt if nt else float("nan")
+    f = 2 * p * r / (p + r) if nd and nt and (p + r) > 0 else float("nan")
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
+            "tp": tp, "detections": nd, "truth": nt}
+
+
+def score_file(dets, calls, snr_min=0.0):
+    """calls: [(b, e, cls, snr)]. Returns counters for aggregation."""
+    c = {}
+    pm = match(dets, calls)
+    c["calls_tp"], c["calls_nd"], c["calls_nt"] = len(pm), len(dets), len(calls)
+    c["label_ok"] = sum(1 for i, j in pm if dets[i][2] == calls[j][2])
+    c["label_n"] = len(pm)
+    c["per_class"] = {}
+    for i, j in pm:
+        k = calls[j][2]
+        pc = c["per_class"].setdefault(k, [0, 0, 0])
+        pc[0] += 1
+        pc[1] += dets[i][2] == k
+    for t in calls:
+        c["per_class"].setdefault(t[2], [0, 0, 0])[2] += 1
+    matched_t = {j for _, j in pm}
+    c["snr"] = [(t[3], j in matched_t) for j, t in enumerate(calls)]
+    c["rate_calls"] = [(t[2], j in matched_t) for j, t in enumerate(calls)]
+    reg = regions(calls)
+    rm = match(dets, reg)
+    c["reg_tp"], c["reg_nd"], c["reg_nt"] = len(rm), len(dets), len(reg)
+    # SNR >= snr_min: regions whose loudest call is below are "don't care"
+    low = {j for j, r in enumerate(reg) if r[3] < snr_min}
+    ign = {i for i, j in rm if j in low}
+    # unmatched detections overlapping a low-SNR region are ignored too
+    for i, d in enumerate(dets):
+        if any(iou(d, reg[j]) > 0 for j in low):
+            ign.add(i)
+    c["hi_tp"] = sum(1 for i, j in rm if j not in low)
+    c["hi_nd"] = len(dets) - len(ign)
+    c["hi_nt"] = len(reg) - len(low)
+    return c
+
+
+def aggregate(counters):
+    s = lambda k: sum(c[k] for c in counters)  # noqa: E731
+    out = {"events_vs_calls": prf(s("calls_tp"), s("calls_nd"), s("calls_nt")),
+           "events_vs_regions": prf(s("reg_tp"), s("reg_nd"), s("reg_nt")),
+           "events_vs_regions_snr_ge_0dB": prf(s("hi_tp"), s("hi_nd"), s("hi_nt")),
+           "label_accuracy": round(s("label_ok") / max(1, s("label_n")), 4)}
+    pcs = {}
+    for c in counters:
+        for k, v in c["per_class"].items():
+            a = pcs.setdefault(k, [0, 0, 0])
+            for i in range(3):
+                a[i] += v[i]
+    out["per_class"] = {k: {"truth": v[2], "recall": round(v[0] / max(1, v[2]), 4),
+                            "label_accuracy": round(v[1] / max(1, v[0]), 4)}
+                        for k, v in sorted(pcs.items())}
+    snr = [x for c in counters for x in c["snr"]]
+    out["recall_by_snr"] = {}
+    for lo, hi in SNR_BANDS:
+        sel = [m for v, m in snr if lo <= v < hi]
+        name = f"[{lo},{hi})" if -99 < lo and hi < 99 else (f"<{hi}" if lo == -99 else f">={lo}")
+        out["recall_by_snr"][name] = {"n": len(sel), "recall": round(float(np.mean(sel)), 4)
+                                      if sel else None}
+    return out
+
+
+def framewise(probs_list, y_list):
+    p = np.concatenate(probs_list)
+    y = np.concatenate(y_list)
+    out = {"frames": int(len(p)), "call_frames": int((1 - y[:, 0]).sum()),
+           "call_ap_max": round(average_precision(p[:, 1:].max(1), 1 - y[:, 0]), 4),
+           "call_ap_1mbg": round(average_precision(1 - p[:, 0], 1 - y[:, 0]), 4),
+           "call_auc": round(roc_auc(p[:, 1:].max(1), 1 - y[:, 0]), 4)}
+    out["class_auc"] = {}
+    return out, p, y
+
+
+def run_rumbled(binary, wav, labels):
+    with tempfile.TemporaryDirectory() as td:
+        ev = os.path.join(td, "events.jsonl")
+        r = subprocess.run([binary, "replay", wav, "--events", ev], capture_output=True,
+                           text=True, timeout=3600)
+        if r.returncode != 0:
+            raise RuntimeError(f"rumbled replay failed ({r.returncode}): {r.stderr[-2000:]}")
+        dets = []
+        with open(ev) as f:
+            for ln in f:
+                e = json.loads(ln)
+                if e.get("type") == "end":
+                    b = float(e["offset_s"])
+                    dets.append((b, b + float(e["duration_s"]), e["label"],
+                                 float(e.get("confidence", 0))))
+        return dets
+
+
+def clean(o):
+    """NaN -> null so that the output is strict JSON."""
+    if isinstance(o, float) and o != o:
+        return None
+    if isinstance(o, dict):
+        return {k: clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [clean(v) for v in o]
+    return o
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=os.path.join(HERE, "rumbled-edge-ev5.json"))
+    ap.add_argument("--per-rate", type=int, default=2, help="test soundscapes per recorder rate")
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--confounder-minutes", type=float, default=120.0)
+    ap.add_argument("--data", help="evaluate on WAV + Raven tables in DIR instead")
+    ap.add_argument("--class-column")
+    ap.add_argument("--on", type=float, default=0.5)
+    ap.add_argument("--off", type=float, default=0.35)
+    ap.add_argument("--min-dur", type=float, default=0.32)
+    ap.add_argument("--merge-gap", type=float, default=0.32)
+    ap.add_argument("--rumbled", help="path of the rumbled binary: also score its replay events")
+    ap.add_argument("--out", help="write metrics JSON here")
+    a = ap.parse_args()
+    import torch
+    torch.set_num_threads(1)
+    m, sess = load_model(a.model)
+    labels = m["labels"]
+    t0 = time.time()
+
+    tests = []  # (name, rate, audio, calls[(b,e,cls,snr)], wav path or None)
+    if a.data:
+        import glob
+        from train import find_table
+        for w in sorted(glob.glob(os.path.join(a.data, "**", "*.wav"), recursive=True)):
+            t = find_table(w)
+            if t is None:
+                continue
+            x, sr = ss.read_wav(w)
+            calls = [(b, e, c, 99.0) for b, e, c in ss.read_raven(t, a.class_column)]
+            tests.append((os.path.relpath(w, a.data), sr, x, calls, w))
+        confs = []
+    else:
+        for ri, rate in enumerate(RATES):
+            for k in range(a.per_rate):
+                seed = TEST_SEED0 + ri * 100 + k
+                sc = ss.generate(seed=seed, duration_s=a.minutes * 60, rate=rate,
+                                 density=4.0, confounder_always=(k % 2 == 1))
+                calls = [(c.begin, c.end, c.cls, c.snr_db) for c in sc.calls]
+                tests.append((f"seed{seed}@{rate}", rate, sc.audio, calls, None))
+        confs = []
+        nconf = int(round(a.confounder_minutes / 10))
+        for k in range(nconf):
+            seed = CONF_SEED0 + k
+            rate = RATES[k % len(RATES)]
+            sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True,
+                             confounder_always=True, confounder_scale=2.0)
+            confs.append((f"conf{seed}@{rate}", rate, sc.audio, [], None))
+    print(f"data ready in {time.time() - t0:.0f} s", file=sys.stderr)
+
+    per_rate = {}
+    probs_all, y_all, counters, rcounters = [], [], [], []
+    infer_s = audio_s = 0.0
+    for name, rate, x, calls, wav in tests:
+        t1 = time.time()
+        probs, nfb = predict(m, sess, x, rate)
+        infer_s += time.time() - t1
+        audio_s += len(x) / rate
+        y = frame_labels([(b, e, c) for b, e, c, _ in calls], len(probs), labels)
+        dets = detect(probs, labels, a.on, a.off, a.min_dur, a.merge_gap)
+        c = score_file(dets, calls)
+        probs_all.append(probs)
+        y_all.append(y)
+        counters.append(c)
+        pr = per_rate.setdefault(rate, {"p": [], "y": [], "c": []})
+        pr["p"].append(probs)
+        pr["y"].append(y)
+        pr["c"].append(c)
+        if a.rumbled:
+            path = wav
+            if path is None:
+                path = os.path.join(tempfile.gettempdir(), f"rumbled-eval-{name}.wav")
+                ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
+            rcounters.append(score_file(run_rumbled(a.rumbled, path, labels), calls))
+        print(f"{name}: {len(calls)} calls, {len(dets)} detections", file=sys.stderr)
+
+    res = {"model": {"name": m["name"], "version": m["version"], "sha256": m["sha256"]},
+           "test": ("user data " + a.data) if a.data else
+           f"{len(tests)} synthetic soundscapes x {a.minutes:g} min (seeds {TEST_SEED0}+, "
+           f"{a.per_rate} per recorder rate {','.join(map(str, RATES))}; density 4/min, "
+           f"SNR -10..30 dB, every second one with all confounder kinds present)",
+           "detector": {"kind": "python hysteresis (evaluate.py)", "on": a.on, "off": a.off,
+                        "min_dur_s": a.min_dur, "merge_gap_s": a.merge_gap, "iou": 0.3}}
+    fw, P, Y = framewise(probs_all, y_all)
+    for k, lab in enumerate(labels[1:], 1):
+        fw["class_auc"][lab] = round(roc_auc(P[:, k], Y[:, k]), 4)
+    fw["class_auc_mean"] = round(float(np.nanmean(list(fw["class_auc"].values()))), 4)
+    res["framewise"] = fw
+    res["events"] = aggregate(counters)
+    if rcounters:
+        res["events_rumbled"] = aggregate(rcounters)
+    res["by_rate"] = {}
+    for rate, d in sorted(per_rate.items()):
+        f, Pr, Yr = framewise(d["p"], d["y"])
+        ag = aggregate(d["c"])
+        res["by_rate"][str(rate)] = {
+            "call_ap": f["call_ap_max"],
+            "f1_regions_snr_ge_0dB": ag["events_vs_regions_snr_ge_0dB"]["f1"],
+            "f1_regions": ag["events_vs_regions"]["f1"],
+            "label_accuracy": ag["label_accuracy"],
+            "rumble_recall": ag["per_class"].get("rumble", {}).get("recall"),
+            "rumble_recall_snr_ge_0dB": round(float(np.mean(
+                [mm for c in d["c"] for (cls, mm), (snr, _) in zip(c["rate_calls"], c["snr"])
+                 if cls == "rumble" and snr >= 0])), 4)}
+    if confs:
+        nfa, hours = 0, 0.0
+        fa_kinds = []
+        for name, rate, x, _, _ in confs:
+            probs, _ = predict(m, sess, x, rate)
+            dets = detect(probs, labels, a.on, a.off, a.min_dur, a.merge_gap)
+            nfa += len(dets)
+            hours += len(x) / rate / 3600
+            fa_kinds += [(name, round(d[0], 2), round(d[1] - d[0], 2), d[2]) for d in dets]
+            print(f"{name}: {len(dets)} false alarms", file=sys.stderr)
+        res["false_alarms"] = {"hours": round(hours, 3), "count": nfa,
+                               "per_hour": round(nfa / hours, 3),
+                               "confounders": "all kinds present, rates x2, no calls "
+                                              f"(seeds {CONF_SEED0}+, rates cycled)",
+                               "detections": fa_kinds[:50]}
+    res["speed"] = {"onnxruntime_1_thread_realtime_factor": round(infer_s / max(audio_s, 1), 5)}
+    res["eval_s"] = round(time.time() - t0)
+    txt = json.dumps(clean(res), indent=1)
+    print(txt)
+    if a.out:
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+        with open(a.out, "w") as f:
+            f.write(txt + "\n")
+
+
+if __name__ == "__main__":
+    main()
