@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""Train the rumbled edge model (seq2seq time-patch transformer) on Kaldi fbank features.
+
+Default model (synthetic soundscapes, recorder rates mixed):
+  python models/train.py --synthetic 48 --minutes 10 --steps 6000 \
+      --out models/checkpoints/rumbled-edge-ev5.pt
+Your own recordings (WAV + Raven selection tables with a class column):
+  python models/train.py --data DIR --init models/checkpoints/rumbled-edge-ev5.pt \
+      --steps 3000 --out my-model.pt
+then `python models/export.py --ckpt my-model.pt --name my-model` (see models/README.md).
+
+Targets, per 160 ms output frame g: class c is 1 when calls of class c cover at
+least half of [0.16 g, 0.16 g + 0.16); the background label (first label) is 1
+when no call class is. Loss: binary cross-entropy on all labels (multi-label
+sigmoid). Features: torchaudio Kaldi fbank after resampling to 16 kHz with
+scipy resample_poly, normalised (fbank - mean) / (2 std) with mean/std measured
+on the training features and stored in the checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+import time
+from multiprocessing import Pool
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import soundscape as ss  # noqa: E402
+from common import PATCH, WINDOW, audio_to_fbank, frame_labels  # noqa: E402
+from rumbled_model import LABELS, build  # noqa: E402
+
+RATES = (2000, 4000, 8000, 16000, 22050, 44100, 48000)
+TRAIN_SEED0 = 1000  # training soundscapes use seeds TRAIN_SEED0 + i
+VAL_SEED0 = 500000  # validation during training
+# evaluate.py uses seeds >= 900000: never used here
+LOG_EPS = float(np.log(np.finfo(np.float32).eps))
+
+
+# ----------------------------------------------------------------------------- data
+
+def synth_item(args):
+    """One synthetic soundscape -> (fbank float16 [N,128], targets uint8 [N//16, C], info)."""
+    seed, minutes, cache = args
+    path = os.path.join(cache, f"syn-{seed}-{minutes:g}.npz") if cache else None
+    if path and os.path.exists(path):
+        d = np.load(path)
+        return d["fb"], d["y"], json.loads(str(d["info"]))
+    rate = RATES[seed % len(RATES)]
+    kind = seed % 6
+    kw = dict(seed=seed, duration_s=minutes * 60.0, rate=rate)
+    if kind == 5:  # confounder-heavy scene without calls
+        kw.update(no_calls=True, confounder_always=True, confounder_scale=2.0)
+    elif kind == 4:  # calls among many confounders
+        kw.update(confounder_always=True, density=4.0)
+    else:
+        kw.update(density=5.0)
+    sc = ss.generate(**kw)
+    fb = audio_to_fbank(sc.audio, sc.rate)
+    y = frame_labels([(c.begin, c.end, c.cls) for c in sc.calls], len(fb) // PATCH, LABELS)
+    info = dict(seed=seed, rate=rate, n_calls=len(sc.calls), kind=int(kind))
+    fb16 = fb.astype(np.float16)
+    y8 = y.astype(np.uint8)
+    if path:
+        os.makedirs(cache, exist_ok=True)
+        tmp = path + f".{os.getpid()}.tmp.npz"
+        np.savez(tmp, fb=fb16, y=y8, info=json.dumps(info))
+        os.replace(tmp, path)
+    return fb16, y8, info
+
+
+def find_table(wav: str):
+    stem = os.path.splitext(wav)[0]
+    for pat in (stem + ".selections.txt", stem + ".Table.1.selections.txt",
+                stem + "*.selections.txt", stem + ".txt", stem + "*.txt"):
+        hits = sorted(glob.glob(glob.escape(stem) + pat[len(stem):]))
+        if hits:
+            return hits[0]
+    return None
+
+
+def user_items(data_dir, labels, class_column, mapping, unknown, channel):
+    """WAV + Raven tables under data_dir -> list of (fb, y, info); y = 255 marks frames
+    excluded from the loss (calls of an unknown class with --unknown skip)."""
+    import soundfile as sf
+    wavs = sorted(glob.glob(os.path.join(data_dir, "**", "*.wav"), recursive=True) +
+                  glob.glob(os.path.join(data_dir, "**", "*.WAV"), recursive=True))
+    if not wavs:
+        raise SystemExit(f"no .wav files under {data_dir}")
+    items, seen, missing = [], {}, []
+    for w in wavs:
+        table = find_table(w)
+        if table is None:
+            missing.append(w)
+            continue
+        sel = ss.read_raven(table, class_column)
+        x, sr = sf.read(w, dtype="int16", always_2d=True)
+        x = x[:, min(channel, x.shape[1] - 1)].astype(np.float32) / 32768.0
+        fb = audio_to_fbank(x, sr)
+        n_out = len(fb) // PATCH
+        known, skip = [], []
+        for b, e, c in sel:
+            c = mapping.get(c, c) if c is not None else None
+            seen[c] = seen.get(c, 0) + 1
+            if c in labels[1:]:
+                known.append((b, e, c))
+            elif unknown == "skip":
+                skip.append((b, e, labels[1]))
+            elif unknown == "call" and c is not None:
+                known.append((b, e, labels[1]))
+            else:
+                raise SystemExit(f"{table}: class {c!r} is not one of {labels[1:]}; use "
+                                 f"--map {c}=LABEL, --unknown skip or --unknown call")
+        y = frame_labels(known, n_out, labels).astype(np.uint8)
+        if skip:
+            m = frame_labels(skip, n_out, labels)[:, 1] > 0
+            y[m] = 255
+        items.append((fb.astype(np.float16), y, dict(file=w, table=table, rate=sr,
+                                                     n_calls=len(sel))))
+        print(f"  {os.path.relpath(w, data_dir)}: {len(x) / sr:.1f} s at {sr} Hz, "
+              f"{len(sel)} selections ({os.path.basename(table)})", file=sys.stderr)
+    if missing:
+        print(f"warning: {len(missing)} WAV file(s) without a selection table were skipped, "
+              f"e.g. {missing[0]}", file=sys.stderr)
+    print(f"classes seen: {seen}", file=sys.stderr)
+    return items
+
+
+# ----------------------------------------------------------------------------- batches
+
+class Sampler:
+    def __init__(self, items, mean, std, rng, mix_p=0.25, fmask_p=0.3):
+        self.items = items
+        self.mean, self.std = mean, std
+        self.rng = rng
+        self.mix_p, self.fmask_p = mix_p, fmask_p
+        w = np.array([max(1, len(fb) // PATCH) for fb, _, _ in items], float)
+        self.p = w / w.sum()
+        self.floor = (LOG_EPS - mean) / (2 * std)
+
+    def crop(self):
+        fb, y, _ = self.items[self.rng.choice(len(self.items), p=self.p)]
+        n16 = len(fb) // PATCH
+        w16 = WINDOW // PATCH
+        if n16 >= w16:
+            j = self.rng.integers(0, n16 - w16 + 1)
+            x = fb[j * PATCH: j * PATCH + WINDOW].astype(np.float32)
+            t = y[j: j + w16]
+        else:
+            x = np.full((WINDOW, fb.shape[1]), LOG_EPS, np.float32)
+            x[:n16 * PATCH] = fb[:n16 * PATCH]
+            t = np.full((w16, y.shape[1]), 255, np.uint8)
+            t[:n16] = y[:n16]
+        return x, t.astype(np.float32)
+
+    def batch(self, bs):
+        xs, ts = [], []
+        for _ in range(bs):
+            x, t = self.crop()
+            if self.rng.random() < self.mix_p:  # mix two scenes: log-add of power spectra
+                x2, t2 = self.crop()
+                g = self.rng.uniform(-3.0, 1.0)
+                x = np.logaddexp(x, x2 + g)
+                ign = (t == 255).any(1) | (t2 == 255).any(1)
+                t = np.maximum(t, t2)
+                t[:, 0] = 1.0 - t[:, 1:].max(1)
+                t[ign] = 255
+            x = (x - self.mean) / (2 * self.std)
+            if self.rng.random() < self.fmask_p:
+                w = self.rng.integers(2, 16)
+                f0 = self.rng.integers(0, x.shape[1] - w)
+                x[:, f0:f0 + w] = 0.0
+            xs.append(x)
+            ts.append(t)
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
+
+
+def masked_bce(logits, target):
+    valid = target != 255
+    t = torch.where(valid, target, torch.zeros_like(target))
+    loss = F.binary_cross_entropy_with_logits(logits, t, reduction="none")
+    return (loss * valid).sum() / valid.sum().clamp(min=1)
+
+
+def average_precision(score, truth):
+    order = np.argsort(-score, kind="stable")
+    t = truth[order].astype(np.float64)
+    if t.sum() == 0:
+        return float("nan")
+    tp = np.cumsum(t)
+    prec = tp / np.arange(1, len(t) + 1)
+    return float((prec * t).sum() / t.sum())
+
+
+def validate(model, items, mean, std, labels):
+    """Non-overlapping 998-frame windows; loss and framewise call AP (1 - P(background))."""
+    model.eval()
+    losses, scores, truths = [], [], []
+    w16 = WINDOW // PATCH
+    with torch.no_grad():
+        for fb, y, _ in items:
+            n16 = len(fb) // PATCH
+            xs, ts = [], []
+            for j in range(0, n16 - w16 + 1, w16):
+                xs.append((fb[j * PATCH: j * PATCH + WINDOW].astype(np.float32) - mean) / (2 * std))
+                ts.append(y[j:j + w16].astype(np.float32))
+            for i in range(0, len(xs), 32):
+                xb = torch.from_numpy(np.stack(xs[i:i + 32]))
+                tb = torch.from_numpy(np.stack(ts[i:i + 32]))
+                lg = model(xb)
+                losses.append(float(masked_bce(lg, tb)))
+                p = torch.sigmoid(lg).numpy().reshape(-1, len(labels))
+                t = tb.numpy().reshape(-1, len(labels))
+                ok = (t != 255).all(1)
+                scores.append(1.0 - p[ok, 0])
+                truths.append(1.0 - t[ok, 0])
+    model.train()
+    s, t = np.concatenate(scores), np.concatenate(truths)
+    return float(np.mean(losses)), average_precision(s, t)
+
+
+# ----------------------------------------------------------------------------- main
+
+def parse_map(s):
+    out = {}
+    for part in filter(None, (s or "").split(",")):
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--synthetic", type=int, default=0, help="number of synthetic soundscapes")
+    ap.add_argument("--minutes", type=float, default=10.0, help="length of each soundscape")
+    ap.add_argument("--val", type=int, default=4, help="synthetic validation soundscapes")
+    ap.add_argument("--data", help="directory of WAV + Raven selection tables")
+    ap.add_argument("--class-column", help="Raven column holding the class (default: Class, "
+                    "Label, Call Type, Annotation, ...)")
+    ap.add_argument("--map", help="rename classes: 'Rumble=rumble,Tr=trumpet'")
+    ap.add_argument("--unknown", choices=["error", "skip", "call"], default="error",
+                    help="selections of classes not in --labels: stop (error), leave their "
+                         "frames out of the loss (skip), or train them as the first call label")
+    ap.add_argument("--channel", type=int, default=0)
+    ap.add_argument("--labels", default=",".join(LABELS),
+                    help="output labels, background first")
+    ap.add_argument("--val-frac", type=float, default=0.15, help="--data files held out")
+    ap.add_argument("--init", help="start from this checkpoint (fine-tune)")
+    ap.add_argument("--renorm", action="store_true",
+                    help="with --init: re-measure mean/std on this data (default: keep)")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--d", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--ff", type=int, default=256)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="processes generating data")
+    ap.add_argument("--cache", default=os.path.join(HERE, ".cache"),
+                    help="feature cache for synthetic soundscapes ('' = none)")
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", "rumbled-edge-ev5.pt"))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    labels = [s for s in a.labels.split(",") if s]
+    t_start = time.time()
+
+    train, val = [], []
+    if a.synthetic:
+        if labels != LABELS:
+            raise SystemExit("--synthetic produces the EV5 labels; drop --labels")
+        jobs = [(TRAIN_SEED0 + i, a.minutes, a.cache) for i in range(a.synthetic)]
+        vjobs = [(VAL_SEED0 + i, a.minutes, a.cache) for i in range(a.val)]
+        print(f"synthesising {len(jobs)} + {len(vjobs)} soundscapes of {a.minutes:g} min ...",
+              file=sys.stderr)
+        with Pool(a.workers) as pool:
+            train += pool.map(synth_item, jobs, chunksize=1)
+            val += pool.map(synth_item, vjobs, chunksize=1)
+        print(f"  done in {time.time() - t_start:.0f} s", file=sys.stderr)
+    if a.data:
+        items = user_items(a.data, labels, a.class_column, parse_map(a.map), a.unknown,
+                           a.channel)
+        order = rng.permutation(len(items))
+        nv = int(round(a.val_frac * len(items))) if len(items) > 1 else 0
+        val += [items[i] for i in order[:nv]]
+        train += [items[i] for i in order[nv:]]
+    if not train:
+        raise SystemExit("no training data: give --synthetic N and/or --data DIR")
+    t_data = time.time() - t_start
+
+    init = torch.load(a.init, map_location="cpu", weights_only=False) if a.init else None
+    if init is not None and not a.renorm:
+        mean, std = float(init["mean"]), float(init["std"])
+    else:
+        allf = np.concatenate([fb[::7].astype(np.float32).ravel() for fb, _, _ in train])
+        mean, std = float(allf.mean()), float(allf.std())
+    print(f"features: mean {mean:.4f} std {std:.4f}; {sum(len(f) for f, _, _ in train) / 6000:.0f}"
+          f" min training audio", file=sys.stderr)
+
+    if init is not None:
+        cfg = dict(init["config"])
+        model = build(cfg)
+        sd = init["state_dict"]
+        if cfg["n_classes"] != len(labels):
+            cfg["n_classes"] = len(labels)
+            model = build(cfg)
+            sd = {k: v for k, v in sd.items() if not k.startswith("head.")}
+        model.load_state_dict(sd, strict=False)
+    else:
+        model = build(dict(d=a.d, layers=a.layers, heads=a.heads, ff=a.ff,
+                           n_classes=len(labels), dropout=a.dropout))
+    nparam = sum(p.numel() for p in model.parameters())
+    print(f"model {model.config}: {nparam / 1e6:.2f} M parameters", file=sys.stderr)
+
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    warm = min(300, a.steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
+    sampler = Sampler(train, mean, std, rng)
+    model.train()
+    best = (float("inf"), None)
+    history = []
+    t0 = time.time()
+    run_loss = 0.0
+    step = 0
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+
+    def save(path, metrics):
+        torch.save({"config": model.config, "state_dict": model.state_dict(), "mean": mean,
+                    "std": std, "labels": labels, "version": "1.0.0",
+                    "provenance": provenance(metrics)}, path)
+
+    def provenance(metrics):
+        src = []
+        if a.synthetic:
+            src.append(f"{a.synthetic} synthetic soundscapes x {a.minutes:g} min "
+                       f"(models/soundscape.py seeds {TRAIN_SEED0}..{TRAIN_SEED0 + a.synthetic - 1},"
+                       f" recorder rates {','.join(map(str, RATES))} by seed)")
+        if a.data:
+            src.append(f"user data {os.path.abspath(a.data)} ({len(train)} train files)")
+        if a.init:
+            src.append(f"fine-tuned from {os.path.basename(a.init)}")
+        return {"trained_on": "; ".join(src), "seeds": {"torch": a.seed, "train_soundscapes":
+                [TRAIN_SEED0, TRAIN_SEED0 + a.synthetic - 1] if a.synthetic else None,
+                "val_soundscapes": [VAL_SEED0, VAL_SEED0 + a.val - 1] if a.synthetic else None},
+                "training": {"steps": step, "batch": a.batch, "lr": a.lr,
+                             "data_s": round(t_data), "train_s": round(time.time() - t0),
+                             "torch_threads": a.threads, "val": metrics},
+                "metrics": {}, "license": "Apache-2.0 OR MIT",
+                "code": "models/train.py (rumbled)"}
+
+    while step < a.steps:
+        xb, tb = sampler.batch(a.batch)
+        loss = masked_bce(model(xb), tb)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        run_loss += float(loss.detach())
+        last = step == a.steps or (a.max_minutes and time.time() - t0 > a.max_minutes * 60)
+        if step % a.eval_every == 0 or last:
+            msg = f"step {step} train {run_loss / (a.eval_every if not last else max(1, step % a.eval_every or a.eval_every)):.4f}"
+            run_loss = 0.0
+            metrics = {}
+            if val:
+                vl, vap = validate(model, val, mean, std, labels)
+                metrics = {"val_loss": round(vl, 5), "val_call_ap": round(vap, 5)}
+                msg += f" val {vl:.4f} AP {vap:.4f}"
+                if vl < best[0]:
+                    best = (vl, step)
+                    save(a.out, metrics)
+            else:
+                save(a.out, metrics)
+            history.append(dict(step=step, **metrics))
+            print(f"{msg} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+        if last:
+            break
+    if val:
+        print(f"best val loss {best[0]:.4f} at step {best[1]} -> {a.out}", file=sys.stderr)
+    else:
+        print(f"saved {a.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
