@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::EndpointConfig;
+use crate::detect::{EndpointConfig, EndpointError};
 
 /// Where the daemon looks for its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/rumbled/rumbled.toml";
@@ -24,8 +24,8 @@ pub struct Config {
     pub input: InputConfig,
     /// Which model to run and how.
     pub model: ModelConfig,
-    /// How per-frame probabilities become calls.
-    pub detect: EndpointConfig,
+    /// How per-frame probabilities become calls (`[endpoint]`).
+    pub endpoint: EndpointConfig,
     /// Files the detections are written to.
     pub output: OutputConfig,
     /// Logging.
@@ -321,40 +321,39 @@ impl Config {
             ));
         }
         if !(self.input.gain.is_finite() && self.input.gain > 0.0) {
-            return Err(invalid("input.gain", format!("{} must be a positive number", self.input.gain)));
+            return Err(invalid(
+                "input.gain",
+                format!("{} must be a positive number", self.input.gain),
+            ));
         }
         if self.input.kind == InputKind::File && self.input.file.is_none() {
-            return Err(invalid("input.file", "must be set when input.kind = \"file\"".into()));
+            return Err(invalid(
+                "input.file",
+                "must be set when input.kind = \"file\"".into(),
+            ));
         }
         if self.model.threads == 0 || self.model.threads > 64 {
-            return Err(invalid("model.threads", format!("{} must be between 1 and 64", self.model.threads)));
+            return Err(invalid(
+                "model.threads",
+                format!("{} must be between 1 and 64", self.model.threads),
+            ));
         }
         if self.model.hop_frames == 0 {
             return Err(invalid("model.hop_frames", "must be at least 1".into()));
         }
-        self.detect.validate().map_err(|e| {
-            let (key, message) = split_key(&e);
-            invalid(&key, message)
+        self.endpoint.validate().map_err(|e| match e {
+            EndpointError::Invalid { key, problem } => invalid(&format!("endpoint.{key}"), problem),
+            other => invalid("endpoint", other.to_string()),
         })?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",
-                format!("`{}` is not a log filter (try info, debug, rumbled=debug)", self.log.level),
+                format!(
+                    "`{}` is not a log filter (try info, debug, rumbled=debug)",
+                    self.log.level
+                ),
             ));
         }
         Ok(())
-    }
-}
-
-/// Splits an endpoint validation message of the form `key: message`, so the
-/// config error can name the key under `detect.`.
-fn split_key(e: &impl fmt::Display) -> (String, String) {
-    let text = e.to_string();
-    match text.split_once(": ") {
-        Some((key, rest)) if !key.contains(' ') => {
-            let key = key.trim_start_matches("endpoint.").trim_start_matches("detect.");
-            (format!("detect.{key}"), rest.to_string())
-        }
-        _ => ("detect".into(), text),
     }
 }

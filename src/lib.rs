@@ -11,10 +11,10 @@
 
 pub mod audio;
 pub mod clock;
-// pub mod config;
+pub mod config;
 pub mod detect;
 pub mod dsp;
 pub mod model;
-// pub mod pipeline;
+pub mod pipeline;
 // pub mod replay;
 pub mod publish;

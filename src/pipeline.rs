@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use crate::audio::{AudioError, StreamResampler};
-use crate::detect::{CallEvent, EndpointConfig, Endpointer};
+use crate::detect::{CallEvent, EndpointConfig, EndpointError, Endpointer};
 use crate::dsp::StreamingFbank;
 use crate::model::{Manifest, ModelError, WindowModel, Windower, WindowerConfig};
 
@@ -22,6 +22,9 @@ pub enum PipelineError {
     /// The resampler could not be built for this rate.
     #[error(transparent)]
     Audio(#[from] AudioError),
+    /// The endpointing rules are invalid or do not fit the model.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
     /// A setting does not fit the model.
     #[error("{0}")]
     Setup(String),
@@ -111,7 +114,7 @@ impl Detector {
             classes,
             manifest.background_index(),
             manifest.output_frame_seconds(),
-        );
+        )?;
         Ok(Detector {
             gain: cfg.gain,
             resampler: StreamResampler::new(cfg.input_rate, manifest.sample_rate)?,
@@ -153,8 +156,8 @@ impl Detector {
     }
 
     /// Applies new endpointing rules to future frames (live reload).
-    pub fn set_endpoint_config(&mut self, cfg: &EndpointConfig) {
-        self.endpointer.set_config(cfg);
+    pub fn set_endpoint_config(&mut self, cfg: &EndpointConfig) -> Result<(), EndpointError> {
+        self.endpointer.set_config(cfg)
     }
 
     /// Feeds samples at the input rate; appends what became final to `out`.
