@@ -357,3 +357,75 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/rumbled/test.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_documented_example_holds_exactly_the_defaults() {
+        // deploy/rumbled.toml shows every key with its default value; if a
+        // default changes, the documentation must change with it.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rumbled.toml");
+        let example = Config::load(&path).expect("example config is valid");
+        assert_eq!(example, Config::default());
+        let text = std::fs::read_to_string(&path).expect("read example");
+        let printed = toml::to_string(&Config::default()).expect("serialise");
+        for line in printed.lines().filter(|l| l.contains(" = ")) {
+            let key = line.split(" = ").next().unwrap_or_default();
+            assert!(text.contains(&format!("{key} = ")), "example does not document `{key}`");
+        }
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(parse(""), Ok(Config::default()));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_file() {
+        let err = parse("[endpoint]\nonsett = 0.4\n").unwrap_err();
+        assert!(err.contains("test.toml") && err.contains("onsett"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_named_with_the_file() {
+        let err = parse("[model]\nthreads = \"two\"\n").unwrap_err();
+        assert!(err.contains("test.toml") && err.contains("threads"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        let cases = [
+            ("[endpoint]\noffset = 0.9\n", "endpoint.offset"),
+            ("[endpoint]\nonset = 1.5\n", "endpoint.onset"),
+            ("[model]\nthreads = 0\n", "model.threads"),
+            ("[model]\nhop_frames = 0\n", "model.hop_frames"),
+            ("[input]\ngain = -1.0\n", "input.gain"),
+            ("[input]\nkind = \"file\"\n", "input.file"),
+            ("[station]\nname = \"st 03/#\"\n", "station.name"),
+            ("[log]\nlevel = \"=[\"\n", "log.level"),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(&format!("`{key}`")) && err.contains("test.toml"), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn channels_are_mix_or_a_number() {
+        assert_eq!(parse("[input]\nchannel = 2\n").map(|c| c.input.channel), Ok(ChannelSelect::Index(2)));
+        assert_eq!(parse("[input]\nchannel = \"1\"\n").map(|c| c.input.channel), Ok(ChannelSelect::Index(1)));
+        assert!(parse("[input]\nchannel = \"left\"\n").unwrap_err().contains("left"));
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_file() {
+        let config = parse("[model]\nmanifest = \"models/x.json\"\n").expect("valid");
+        assert_eq!(config.model.manifest, Some(PathBuf::from("/etc/rumbled/models/x.json")));
+    }
+}
