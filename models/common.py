@@ -65,9 +65,10 @@ def windows(n_frames: int, window: int = WINDOW, hop_out: int = HOP_OUT):
         covered = max(covered, (s + window) // PATCH)
         s += hop
     if covered < n_out:
-        n16 = PATCH * (n_frames // PATCH)
-        start = max(0, n16 - (window // PATCH) * PATCH)
-        wins.append((start, min(window, n_frames - start)))
+        # The last window starts on the regular schedule and is shorter:
+        # windows never start before the next scheduled start, which is what
+        # lets the streaming code finalise frames as soon as a window runs.
+        wins.append((s, n_frames - s))
     return wins
 
 

@@ -13,9 +13,9 @@ Writes tests/data/model/:
 Probabilities come from PyTorch (the checkpoint the ONNX file was exported
 from), not onnxruntime, with exactly rumbled's windowing: windows of 998 fbank
 frames starting at frame 16*13*k while they fit; if those do not cover all
-floor(N/16) output frames, a tail window starting at max(0, N16 - 62*16)
-(N16 = 16*floor(N/16)) with min(998, N - start) frames; each window's outputs
-are averaged uniformly into the global output grid. Samples are read from the
+floor(N/16) output frames, one shorter tail window at the next scheduled start
+s with the N - s frames left; each window's outputs are averaged uniformly
+into the global output grid (models/common.py `windows`). Samples are read from the
 WAV as int16 / 32768 and fed to torchaudio's Kaldi fbank (x 32768, dither 0).
 Rerun whenever the default model changes (golden.json records its sha256).
 """
