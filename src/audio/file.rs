@@ -1,0 +1,612 @@
+//! Recorded audio files (WAV, FLAC) as a stream of mono f32 samples.
+//!
+//! Field recordings arrive in whatever format the recorder wrote, sometimes
+//! cut short by a dead battery. Decoding is incremental (files can be hours
+//! long), every error names the file and says what to do, and a truncated
+//! file still yields every complete sample before the damage.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use super::AudioError;
+
+/// Lowest accepted sample rate; below this the header is surely corrupt.
+const MIN_RATE: u32 = 1_000;
+/// Highest accepted sample rate (the fastest ultrasonic recorders).
+const MAX_RATE: u32 = 384_000;
+/// More channels than any recorder array we know of: a corrupt header.
+const MAX_CHANNELS: u32 = 64;
+
+/// How multi-channel recordings become the single channel the model sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelMode {
+    /// Mean of all channels.
+    Mix,
+    /// One channel, 0-based (e.g. the microphone facing the forest).
+    Pick(usize),
+}
+
+/// An open recording, decoded on demand into mono f32 samples.
+pub struct AudioFile {
+    path: PathBuf,
+    sample_rate: u32,
+    channels: u16,
+    total_frames: Option<u64>,
+    mode: ChannelMode,
+    decoder: Decoder,
+    /// Per-channel frames delivered so far: the position errors report.
+    frames_read: u64,
+    /// An error met after some samples were decoded; reported on the next
+    /// call so those samples are delivered first.
+    deferred: Option<AudioError>,
+    finished: bool,
+    /// One interleaved frame, reused to avoid per-call allocation.
+    frame: Vec<f32>,
+}
+
+enum Decoder {
+    /// hound validates the header; the data chunk is decoded here so that
+    /// 24-in-32-bit containers are read left-justified, as the WAVE spec
+    /// says (hound reads them right-justified), and truncation is exact.
+    Wav {
+        data: BufReader<File>,
+        encoding: PcmEncoding,
+        bytes_left: u64,
+        /// One interleaved frame of raw bytes.
+        raw: Vec<u8>,
+    },
+    Flac {
+        reader: Box<claxon::FlacReader<File>>,
+        scale: f32,
+        /// Buffer claxon decodes blocks into, recycled between blocks.
+        block_buf: Vec<i32>,
+        /// Current block, interleaved, and how many frames of it are used.
+        block: Vec<i32>,
+        block_frames: usize,
+        block_pos: usize,
+    },
+}
+
+/// Sample containers of the WAV data chunk. Integer samples are scaled by
+/// their container's full scale, which is right whatever the number of valid
+/// bits, because valid bits are the most significant ones.
+#[derive(Debug, Clone, Copy)]
+enum PcmEncoding {
+    U8,
+    I16,
+    I24,
+    I32,
+    F32,
+}
+
+impl PcmEncoding {
+    fn container_bytes(self) -> usize {
+        match self {
+            Self::U8 => 1,
+            Self::I16 => 2,
+            Self::I24 => 3,
+            Self::I32 | Self::F32 => 4,
+        }
+    }
+
+    fn decode(self, b: &[u8]) -> f32 {
+        const I32_FULL_SCALE: f32 = 2_147_483_648.0;
+        match self {
+            Self::U8 => (f32::from(b[0]) - 128.0) / 128.0,
+            Self::I16 => f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0,
+            // As the top three bytes of an i32, so the sign comes for free.
+            Self::I24 => i32::from_le_bytes([0, b[0], b[1], b[2]]) as f32 / I32_FULL_SCALE,
+            Self::I32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / I32_FULL_SCALE,
+            Self::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        }
+    }
+}
+
+/// What the `fmt ` chunk of a WAV file says, read before hound so the
+/// errors can be specific (hound reports most problems as "unsupported").
+struct WavFormat {
+    tag: u16,
+    channels: u16,
+    rate: u32,
+    block_align: u16,
+    bits: u16,
+    /// First two bytes of the WAVE_FORMAT_EXTENSIBLE sub-format GUID, which
+    /// is the format tag of the actual encoding.
+    sub_tag: Option<u16>,
+    valid_bits: Option<u16>,
+}
+
+impl AudioFile {
+    /// Opens a WAV or FLAC file (recognised by its first bytes) and checks
+    /// that it can be decoded, so that configuration mistakes surface at
+    /// start-up rather than mid-stream.
+    pub fn open(path: &Path, channels: ChannelMode) -> Result<Self, AudioError> {
+        let io_err = |source: io::Error| {
+            if source.kind() == io::ErrorKind::NotFound {
+                AudioError::NotFound {
+                    path: path.to_owned(),
+                }
+            } else {
+                AudioError::Io {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        };
+        let mut file = File::open(path).map_err(io_err)?;
+        let mut magic = Vec::with_capacity(12);
+        (&mut file)
+            .take(12)
+            .read_to_end(&mut magic)
+            .map_err(io_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+
+        let (decoder, sample_rate, n_channels, total_frames) = if magic.is_empty() {
+            return Err(AudioError::Empty {
+                path: path.to_owned(),
+                what: "the file is empty (0 bytes)",
+            });
+        } else if magic.starts_with(b"fLaC") {
+            open_flac(path, file)?
+        } else if magic.starts_with(b"RIFF") && magic.get(8..12) == Some(b"WAVE") {
+            open_wav(path, file)?
+        } else if magic.starts_with(b"RIFF") && magic.len() < 12 {
+            return Err(corrupt(path, "WAV", "the RIFF header is cut short"));
+        } else if magic.starts_with(b"RF64") {
+            return Err(AudioError::UnsupportedEncoding {
+                path: path.to_owned(),
+                encoding: "RF64 (WAV over 4 GiB); split the recording".into(),
+            });
+        } else {
+            return Err(AudioError::NotAudio {
+                path: path.to_owned(),
+                magic: describe_magic(&magic),
+            });
+        };
+
+        if let ChannelMode::Pick(pick) = channels
+            && pick >= usize::from(n_channels)
+        {
+            return Err(AudioError::ChannelOutOfRange {
+                path: path.to_owned(),
+                pick,
+                channels: n_channels,
+            });
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            sample_rate,
+            channels: n_channels,
+            total_frames,
+            mode: channels,
+            decoder,
+            frames_read: 0,
+            deferred: None,
+            finished: false,
+            frame: vec![0.0; usize::from(n_channels)],
+        })
+    }
+
+    /// The file's own rate; the pipeline resamples from it.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Channels in the file (before mixing or picking).
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// Per-channel frames the header announces, if it does, for progress bars.
+    pub fn total_frames(&self) -> Option<u64> {
+        self.total_frames
+    }
+
+    /// The file, for messages and event sources.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends up to `max_frames` mono f32 samples (integer formats in
+    /// [-1, 1); float files as stored) and returns how many; 0 means end of
+    /// file. A decoding error is returned after the samples before it have
+    /// been delivered; after an error the file reads as ended.
+    pub fn read(&mut self, out: &mut Vec<f32>, max_frames: usize) -> Result<usize, AudioError> {
+        if let Some(err) = self.deferred.take() {
+            self.finished = true;
+            return Err(err);
+        }
+        if self.finished {
+            return Ok(0);
+        }
+        let mut delivered = 0;
+        while delivered < max_frames {
+            match self.next_frame() {
+                Ok(true) => {
+                    out.push(match self.mode {
+                        ChannelMode::Mix => {
+                            self.frame.iter().sum::<f32>() / self.frame.len() as f32
+                        }
+                        ChannelMode::Pick(c) => self.frame[c],
+                    });
+                    delivered += 1;
+                    self.frames_read += 1;
+                }
+                Ok(false) => {
+                    self.finished = true;
+                    break;
+                }
+                Err(err) if delivered == 0 => {
+                    self.finished = true;
+                    return Err(err);
+                }
+                Err(err) => {
+                    self.deferred = Some(err);
+                    break;
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Decodes one interleaved frame into `self.frame`; `Ok(false)` at a clean
+    /// end of file.
+    fn next_frame(&mut self) -> Result<bool, AudioError> {
+        let frame_idx = self.frames_read;
+        let Self {
+            path,
+            decoder,
+            frame,
+            total_frames,
+            ..
+        } = self;
+        let truncated = |detail: &str| AudioError::Truncated {
+            path: path.clone(),
+            frame: frame_idx,
+            detail: detail.to_owned(),
+        };
+        match decoder {
+            Decoder::Wav {
+                data,
+                encoding,
+                bytes_left,
+                raw,
+            } => {
+                if *bytes_left == 0 {
+                    return Ok(false);
+                }
+                let got = read_up_to(data, raw).map_err(|source| AudioError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                if got < raw.len() {
+                    let total = total_frames.unwrap_or(0);
+                    return Err(truncated(&format!(
+                        "the data chunk announces {total} sample frames"
+                    )));
+                }
+                // hound checked that the data is a whole number of frames.
+                *bytes_left = bytes_left.saturating_sub(raw.len() as u64);
+                let width = encoding.container_bytes();
+                for (dst, bytes) in frame.iter_mut().zip(raw.chunks_exact(width)) {
+                    *dst = encoding.decode(bytes);
+                }
+            }
+            Decoder::Flac {
+                reader,
+                scale,
+                block_buf,
+                block,
+                block_frames,
+                block_pos,
+            } => {
+                if *block_pos == *block_frames {
+                    let buf = std::mem::take(block_buf);
+                    match reader.blocks().read_next_or_eof(buf) {
+                        Ok(Some(decoded)) => {
+                            let n_ch = decoded.channels() as usize;
+                            if n_ch != frame.len() {
+                                return Err(corrupt(
+                                    path,
+                                    "FLAC",
+                                    &format!(
+                                        "block at sample frame {frame_idx} has {n_ch} channels, the header says {}",
+                                        frame.len()
+                                    ),
+                                ));
+                            }
+                            *block_frames = decoded.duration() as usize;
+                            block.clear();
+                            for i in 0..decoded.duration() {
+                                block.extend((0..n_ch as u32).map(|c| decoded.sample(c, i)));
+                            }
+                            *block_buf = decoded.into_buffer();
+                            *block_pos = 0;
+                        }
+                        Ok(None) => {
+                            return match *total_frames {
+                                Some(total) if frame_idx < total => Err(truncated(&format!(
+                                    "the header announces {total} sample frames"
+                                ))),
+                                _ => Ok(false),
+                            };
+                        }
+                        Err(claxon::Error::IoError(e)) => {
+                            return Err(truncated(&e.to_string()));
+                        }
+                        Err(e) => {
+                            return Err(corrupt(
+                                path,
+                                "FLAC",
+                                &format!("at sample frame {frame_idx}: {e}"),
+                            ));
+                        }
+                    }
+                    if *block_frames == 0 {
+                        return Ok(false);
+                    }
+                }
+                let n_ch = frame.len();
+                let start = *block_pos * n_ch;
+                for (dst, &src) in frame.iter_mut().zip(&block[start..start + n_ch]) {
+                    *dst = src as f32 * *scale;
+                }
+                *block_pos += 1;
+            }
+        }
+        if let Some(channel) = frame.iter().position(|v| !v.is_finite()) {
+            return Err(AudioError::NonFinite {
+                path: path.clone(),
+                frame: frame_idx,
+                channel: u16::try_from(channel).unwrap_or(u16::MAX),
+                value: frame[channel].to_string(),
+            });
+        }
+        Ok(true)
+    }
+}
+
+fn corrupt(path: &Path, format: &'static str, detail: &str) -> AudioError {
+    AudioError::Corrupt {
+        path: path.to_owned(),
+        format,
+        detail: detail.to_owned(),
+    }
+}
+
+/// The first bytes as text a user can paste into a search engine.
+fn describe_magic(magic: &[u8]) -> String {
+    let shown: String = magic
+        .iter()
+        .take(8)
+        .flat_map(|b| b.escape_ascii())
+        .map(char::from)
+        .collect();
+    format!("\"{shown}\"")
+}
+
+fn check_rate_and_channels(path: &Path, rate: u32, channels: u32) -> Result<(), AudioError> {
+    if !(1..=MAX_CHANNELS).contains(&channels) {
+        return Err(AudioError::BadChannelCount {
+            path: path.to_owned(),
+            channels,
+        });
+    }
+    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+        return Err(AudioError::UnsupportedSampleRate {
+            path: path.to_owned(),
+            rate,
+        });
+    }
+    Ok(())
+}
+
+type Opened = (Decoder, u32, u16, Option<u64>);
+
+fn open_wav(path: &Path, file: File) -> Result<Opened, AudioError> {
+    let mut reader = BufReader::new(file);
+    let fmt = read_wav_format(path, &mut reader)?;
+    let tag = match (fmt.tag, fmt.sub_tag) {
+        (0xFFFE, Some(sub)) => sub,
+        (tag, _) => tag,
+    };
+    let container = fmt.block_align.checked_div(fmt.channels).unwrap_or(0);
+    let bits = fmt.valid_bits.filter(|&b| b > 0).unwrap_or(fmt.bits);
+    let encoding = match (tag, container) {
+        (1, 1..=4) if (1..=container * 8).contains(&bits) => match container {
+            1 => PcmEncoding::U8,
+            2 => PcmEncoding::I16,
+            3 => PcmEncoding::I24,
+            _ => PcmEncoding::I32,
+        },
+        (3, 4) if bits == 32 => PcmEncoding::F32,
+        (1, _) => {
+            return Err(unsupported(
+                path,
+                format!("{bits}-bit integer PCM in {container}-byte containers"),
+            ));
+        }
+        (3, _) => return Err(unsupported(path, format!("{bits}-bit float"))),
+        (tag, _) => return Err(unsupported(path, wav_encoding_name(tag))),
+    };
+    check_rate_and_channels(path, fmt.rate, u32::from(fmt.channels))?;
+
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|source| AudioError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    let header = hound::WavReader::new(reader).map_err(|e| match e {
+        hound::Error::IoError(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            corrupt(path, "WAV", "the header is cut short before the data chunk")
+        }
+        hound::Error::IoError(source) => AudioError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        hound::Error::Unsupported => unsupported(path, wav_encoding_name(tag)),
+        other => corrupt(path, "WAV", &other.to_string()),
+    })?;
+    let frames = u64::from(header.duration());
+    if frames == 0 {
+        return Err(AudioError::Empty {
+            path: path.to_owned(),
+            what: "the WAV header announces no samples",
+        });
+    }
+    let block = usize::from(container) * usize::from(fmt.channels);
+    Ok((
+        Decoder::Wav {
+            bytes_left: frames * block as u64,
+            // hound leaves its reader at the first byte of the data chunk.
+            data: header.into_inner(),
+            encoding,
+            raw: vec![0; block],
+        },
+        fmt.rate,
+        fmt.channels,
+        Some(frames),
+    ))
+}
+
+/// Like `read_exact`, but says how much was read when the data runs out, so
+/// truncation can be reported at the right sample.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn unsupported(path: &Path, encoding: String) -> AudioError {
+    AudioError::UnsupportedEncoding {
+        path: path.to_owned(),
+        encoding,
+    }
+}
+
+fn wav_encoding_name(tag: u16) -> String {
+    match tag {
+        0x0002 => "Microsoft ADPCM".into(),
+        0x0006 => "A-law".into(),
+        0x0007 => "µ-law".into(),
+        0x0011 => "IMA ADPCM".into(),
+        0x0050 | 0x0055 => "MPEG audio".into(),
+        _ => format!("WAV format tag 0x{tag:04x}"),
+    }
+}
+
+/// Walks the RIFF chunks up to `fmt ` and parses it.
+fn read_wav_format(path: &Path, r: &mut BufReader<File>) -> Result<WavFormat, AudioError> {
+    let cut_short = |e: io::Error| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            corrupt(
+                path,
+                "WAV",
+                "the header ends before the fmt chunk is complete",
+            )
+        } else {
+            AudioError::Io {
+                path: path.to_owned(),
+                source: e,
+            }
+        }
+    };
+    let mut riff = [0u8; 12];
+    r.read_exact(&mut riff).map_err(cut_short)?;
+    loop {
+        let mut header = [0u8; 8];
+        r.read_exact(&mut header).map_err(cut_short)?;
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        match &header[..4] {
+            b"fmt " => {
+                if len < 16 {
+                    return Err(corrupt(path, "WAV", &format!("fmt chunk of {len} bytes")));
+                }
+                let mut body = vec![0u8; len.min(40) as usize];
+                r.read_exact(&mut body).map_err(cut_short)?;
+                let u16_at =
+                    |i: usize| body.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+                let u32_at = |i: usize| {
+                    body.get(i..i + 4)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                };
+                // Bounds are guaranteed by len >= 16 for the first 16 bytes.
+                let tag = u16_at(0).unwrap_or(0);
+                let extensible = tag == 0xFFFE && body.len() >= 40;
+                return Ok(WavFormat {
+                    tag,
+                    channels: u16_at(2).unwrap_or(0),
+                    rate: u32_at(4).unwrap_or(0),
+                    block_align: u16_at(12).unwrap_or(0),
+                    bits: u16_at(14).unwrap_or(0),
+                    sub_tag: if extensible { u16_at(24) } else { None },
+                    valid_bits: if extensible { u16_at(18) } else { None },
+                });
+            }
+            b"data" => {
+                return Err(corrupt(
+                    path,
+                    "WAV",
+                    "the data chunk comes before the fmt chunk",
+                ));
+            }
+            _ => {
+                // RIFF chunks are padded to even length.
+                let skip = i64::from(len) + i64::from(len & 1);
+                r.seek_relative(skip).map_err(cut_short)?;
+            }
+        }
+    }
+}
+
+fn open_flac(path: &Path, file: File) -> Result<Opened, AudioError> {
+    let reader = claxon::FlacReader::new(file).map_err(|e| match e {
+        claxon::Error::IoError(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            corrupt(path, "FLAC", "the metadata is cut short")
+        }
+        claxon::Error::IoError(source) => AudioError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        claxon::Error::Unsupported(what) => unsupported(path, format!("FLAC with {what}")),
+        claxon::Error::FormatError(what) => corrupt(path, "FLAC", what),
+    })?;
+    let info = reader.streaminfo();
+    check_rate_and_channels(path, info.sample_rate, info.channels)?;
+    if info.samples == Some(0) {
+        return Err(AudioError::Empty {
+            path: path.to_owned(),
+            what: "the FLAC header announces no samples",
+        });
+    }
+    if !(4..=32).contains(&info.bits_per_sample) {
+        return Err(unsupported(
+            path,
+            format!("{}-bit FLAC", info.bits_per_sample),
+        ));
+    }
+    let scale = 1.0 / (1u64 << (info.bits_per_sample - 1)) as f32;
+    let channels = u16::try_from(info.channels).unwrap_or(u16::MAX);
+    Ok((
+        Decoder::Flac {
+            reader: Box::new(reader),
+            scale,
+            block_buf: Vec::new(),
+            block: Vec::new(),
+            block_frames: 0,
+            block_pos: 0,
+        },
+        info.sample_rate,
+        channels,
+        info.samples,
+    ))
+}
