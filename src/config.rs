@@ -223,12 +223,12 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The TOML is malformed, has an unknown key or a value of the wrong type.
     #[error("config file {}: {message}", path.display())]
@@ -253,9 +253,9 @@ pub enum ConfigError {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::parse(&text, path)
     }
@@ -377,7 +377,10 @@ mod tests {
         let printed = toml::to_string(&Config::default()).expect("serialise");
         for line in printed.lines().filter(|l| l.contains(" = ")) {
             let key = line.split(" = ").next().unwrap_or_default();
-            assert!(text.contains(&format!("{key} = ")), "example does not document `{key}`");
+            assert!(
+                text.contains(&format!("{key} = ")),
+                "example does not document `{key}`"
+            );
         }
     }
 
@@ -395,7 +398,10 @@ mod tests {
     #[test]
     fn wrong_types_are_named_with_the_file() {
         let err = parse("[model]\nthreads = \"two\"\n").unwrap_err();
-        assert!(err.contains("test.toml") && err.contains("threads"), "{err}");
+        assert!(
+            err.contains("test.toml") && err.contains("threads"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -412,20 +418,36 @@ mod tests {
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err();
-            assert!(err.contains(&format!("`{key}`")) && err.contains("test.toml"), "{key}: {err}");
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains("test.toml"),
+                "{key}: {err}"
+            );
         }
     }
 
     #[test]
     fn channels_are_mix_or_a_number() {
-        assert_eq!(parse("[input]\nchannel = 2\n").map(|c| c.input.channel), Ok(ChannelSelect::Index(2)));
-        assert_eq!(parse("[input]\nchannel = \"1\"\n").map(|c| c.input.channel), Ok(ChannelSelect::Index(1)));
-        assert!(parse("[input]\nchannel = \"left\"\n").unwrap_err().contains("left"));
+        assert_eq!(
+            parse("[input]\nchannel = 2\n").map(|c| c.input.channel),
+            Ok(ChannelSelect::Index(2))
+        );
+        assert_eq!(
+            parse("[input]\nchannel = \"1\"\n").map(|c| c.input.channel),
+            Ok(ChannelSelect::Index(1))
+        );
+        assert!(
+            parse("[input]\nchannel = \"left\"\n")
+                .unwrap_err()
+                .contains("left")
+        );
     }
 
     #[test]
     fn relative_paths_are_relative_to_the_file() {
         let config = parse("[model]\nmanifest = \"models/x.json\"\n").expect("valid");
-        assert_eq!(config.model.manifest, Some(PathBuf::from("/etc/rumbled/models/x.json")));
+        assert_eq!(
+            config.model.manifest,
+            Some(PathBuf::from("/etc/rumbled/models/x.json"))
+        );
     }
 }

@@ -16,5 +16,5 @@ pub mod detect;
 pub mod dsp;
 pub mod model;
 pub mod pipeline;
-// pub mod replay;
 pub mod publish;
+pub mod replay;

@@ -129,8 +129,14 @@ fn load_config(args: &ModelArgs) -> Result<(Config, PathBuf)> {
 }
 
 fn init_logging(config: &Config) {
+    // ONNX Runtime narrates every graph optimisation at info level; keep it
+    // to warnings unless the filter asks for it by name.
+    let mut level = config.log.level.clone();
+    if !level.contains("ort") {
+        level.push_str(",ort=warn");
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -152,10 +158,10 @@ fn replay_command(args: ReplayArgs) -> Result<ExitCode> {
         config.station.name = station.clone();
     }
     if let Some(onset) = args.onset {
-        config.detect.onset = onset;
+        config.endpoint.onset = onset;
     }
     if let Some(offset) = args.offset {
-        config.detect.offset = offset;
+        config.endpoint.offset = offset;
     }
     config.validate(&source)?;
     init_logging(&config);

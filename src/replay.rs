@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use crate::config::{ChannelSelect, Config};
 use crate::detect::{CallPhase, CallRecord, StreamContext};
 use crate::model::{Manifest, Model, ModelOptions};
 use crate::pipeline::{Detector, DetectorConfig, DetectorOutput, StageTimes};
-use crate::publish::{EventSink, FramesWriter, JsonlSink, RavenWriter};
+use crate::publish::{EventSink, FrameCsvWriter, JsonlSink, RavenWriter};
 
 /// Name of the shipped default model's manifest.
 pub const DEFAULT_MANIFEST: &str = "rumbled-edge-ev5.json";
@@ -106,7 +105,11 @@ impl ReplayReport {
             if self.files.len() == 1 { "" } else { "s" },
             self.audio_s() / 3600.0,
             if total == 1 { "" } else { "s" },
-            if per_class.is_empty() { String::new() } else { format!(" ({})", per_class.join(", ")) },
+            if per_class.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", per_class.join(", "))
+            },
             speed
         )
     }
@@ -119,11 +122,18 @@ pub fn manifest_path(config: &Config) -> PathBuf {
         return path.clone();
     }
     let mut candidates = Vec::new();
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         candidates.push(dir.join("../share/rumbled/models").join(DEFAULT_MANIFEST));
     }
     candidates.push(Path::new("/usr/share/rumbled/models").join(DEFAULT_MANIFEST));
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(DEFAULT_MANIFEST));
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(DEFAULT_MANIFEST),
+    );
     candidates
         .iter()
         .find(|p| p.exists())
@@ -187,14 +197,18 @@ fn add_times(total: &mut StageTimes, t: StageTimes) {
 
 fn open_events(path: Option<&Path>) -> Result<Option<Box<dyn EventSink>>> {
     let Some(path) = path else { return Ok(None) };
-    let writer: Box<dyn Write> = if path == Path::new("-") {
-        Box::new(std::io::stdout())
-    } else {
-        let file = File::create(path)
-            .with_context(|| format!("cannot create events file {}", path.display()))?;
-        Box::new(BufWriter::new(file))
-    };
-    Ok(Some(Box::new(JsonlSink::new(writer))))
+    if path == Path::new("-") {
+        return Ok(Some(Box::new(JsonlSink::new(
+            std::io::stdout(),
+            "standard output",
+        ))));
+    }
+    let file = File::create(path)
+        .with_context(|| format!("cannot create events file {}", path.display()))?;
+    Ok(Some(Box::new(JsonlSink::new(
+        file,
+        path.display().to_string(),
+    ))))
 }
 
 /// A progress bar over total audio frames, drawn only on a terminal.
@@ -202,12 +216,17 @@ fn progress_bar(files: &[PathBuf]) -> ProgressBar {
     let total: u64 = files
         .iter()
         .filter_map(|p| AudioFile::open(p, ChannelMode::Mix).ok())
-        .filter_map(|f| f.total_frames().map(|n| n * 1000 / u64::from(f.sample_rate().max(1))))
+        .filter_map(|f| {
+            f.total_frames()
+                .map(|n| n * 1000 / u64::from(f.sample_rate().max(1)))
+        })
         .sum();
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ms audio ({eta}) {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ms audio ({eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }
@@ -224,8 +243,8 @@ struct FileJob<'a> {
 
 /// Per-file outputs that follow the file's own timeline.
 struct FileOutputs {
-    raven: Option<RavenWriter<BufWriter<File>>>,
-    frames: Option<FramesWriter<BufWriter<File>>>,
+    raven: Option<RavenWriter<File>>,
+    frames: Option<FrameCsvWriter<File>>,
 }
 
 impl FileJob<'_> {
@@ -243,7 +262,12 @@ impl FileJob<'_> {
         (report, times)
     }
 
-    fn process(&mut self, path: &Path, report: &mut FileReport, times: &mut StageTimes) -> Result<()> {
+    fn process(
+        &mut self,
+        path: &Path,
+        report: &mut FileReport,
+        times: &mut StageTimes,
+    ) -> Result<()> {
         let channel = match self.config.input.channel {
             ChannelSelect::Mix => ChannelMode::Mix,
             ChannelSelect::Index(i) => ChannelMode::Pick(i),
@@ -258,11 +282,11 @@ impl FileJob<'_> {
                 gain: self.config.input.gain,
                 hop_frames: self.config.model.hop_frames,
                 centre_weighted: self.config.model.centre_weighted,
-                endpoint: self.config.detect.clone(),
+                endpoint: self.config.endpoint.clone(),
             },
         )?;
         let ctx = self.stream_context(path, &manifest);
-        let mut outputs = self.open_file_outputs(path, &manifest, rate)?;
+        let mut outputs = self.open_file_outputs(path, &ctx, rate)?;
         let mut samples = Vec::with_capacity(READ_CHUNK);
         let mut out = DetectorOutput::default();
         let chunk = (READ_CHUNK as u64 * u64::from(rate) / 16_000).max(256) as usize;
@@ -287,7 +311,7 @@ impl FileJob<'_> {
         report.audio_s = detector.samples_in() as f64 / f64::from(rate.max(1));
         *times = detector.stage_times();
         if let Some(raven) = outputs.raven.as_mut() {
-            raven.flush().context("writing the Raven table")?;
+            raven.close()?;
         }
         if let Some(frames) = outputs.frames.as_mut() {
             frames.flush().context("writing the frames CSV")?;
@@ -297,7 +321,10 @@ impl FileJob<'_> {
     }
 
     fn stream_context(&self, path: &Path, manifest: &Manifest) -> StreamContext {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let anchor = clock::anchor_from_file_name(&name).or(self.request.start_time);
         StreamContext {
             station: self.config.station.name.clone(),
@@ -313,15 +340,26 @@ impl FileJob<'_> {
         }
     }
 
-    fn open_file_outputs(&self, path: &Path, manifest: &Manifest, rate: u32) -> Result<FileOutputs> {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
+    fn open_file_outputs(
+        &self,
+        path: &Path,
+        ctx: &StreamContext,
+        rate: u32,
+    ) -> Result<FileOutputs> {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "audio".into());
         let raven = match &self.request.raven_dir {
             Some(dir) => {
                 let table = dir.join(format!("{stem}.rumbled.selections.txt"));
                 let file = File::create(&table)
                     .with_context(|| format!("cannot create Raven table {}", table.display()))?;
-                let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-                Some(RavenWriter::new(BufWriter::new(file), &absolute, manifest.labels.clone(), rate as f32 / 2.0)?)
+                let name = table.display().to_string();
+                Some(
+                    RavenWriter::new(file, name, path, f64::from(rate) / 2.0)
+                        .with_context(|| format!("cannot write Raven table {}", table.display()))?,
+                )
             }
             None => None,
         };
@@ -330,7 +368,11 @@ impl FileJob<'_> {
                 let target = per_file_path(target, &stem, self.request.files.len() > 1);
                 let file = File::create(&target)
                     .with_context(|| format!("cannot create frames file {}", target.display()))?;
-                Some(FramesWriter::new(BufWriter::new(file), &manifest.labels, manifest.output_frame_seconds())?)
+                Some(
+                    FrameCsvWriter::new(file, ctx).with_context(|| {
+                        format!("cannot write frames file {}", target.display())
+                    })?,
+                )
             }
             None => None,
         };
@@ -345,7 +387,11 @@ impl FileJob<'_> {
         report: &mut FileReport,
     ) -> Result<()> {
         if let Some(frames) = outputs.frames.as_mut() {
-            frames.write_frames(out.first_frame, &out.probs).context("writing the frames CSV")?;
+            for (i, row) in out.probs.chunks_exact(ctx.labels.len()).enumerate() {
+                frames
+                    .write_frame(out.first_frame + i as u64, row)
+                    .context("writing the frames CSV")?;
+            }
         }
         for event in &out.events {
             *self.seq += 1;
@@ -358,7 +404,7 @@ impl FileJob<'_> {
             }
             *report.calls.entry(record.label.clone()).or_insert(0) += 1;
             if let Some(raven) = outputs.raven.as_mut() {
-                raven.write_call(&record).context("writing the Raven table")?;
+                raven.emit(&record)?;
             }
             if self.request.print_calls {
                 let line = format!(
@@ -381,7 +427,13 @@ fn per_file_path(target: &Path, stem: &str, several: bool) -> PathBuf {
     if !several {
         return target.to_path_buf();
     }
-    let base = target.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = target.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "csv".into());
+    let base = target
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = target
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "csv".into());
     target.with_file_name(format!("{base}.{stem}.{ext}"))
 }

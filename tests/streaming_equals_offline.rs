@@ -136,8 +136,12 @@ fn streaming_in_any_chunking_equals_the_offline_computation() {
     assert_eq!(reference.len(), fbank_frames / 16 * 5);
     // The comparison means something only if the probabilities move.
     let rumble: Vec<f32> = reference.iter().skip(1).step_by(5).copied().collect();
-    let spread = rumble.iter().fold(f32::MIN, |a, &b| a.max(b)) - rumble.iter().fold(f32::MAX, |a, &b| a.min(b));
-    assert!(spread > 1e-3, "probabilities barely vary ({spread}); the test would prove nothing");
+    let spread = rumble.iter().fold(f32::MIN, |a, &b| a.max(b))
+        - rumble.iter().fold(f32::MAX, |a, &b| a.min(b));
+    assert!(
+        spread > 1e-3,
+        "probabilities barely vary ({spread}); the test would prove nothing"
+    );
     for chunk in [1, 160, 1000, 16_000, samples.len()] {
         let got = streamed(&mut model, &samples, chunk);
         assert_eq!(got.len(), reference.len(), "chunk {chunk}: frame count");

@@ -125,9 +125,9 @@ fn default_output_layout() -> Vec<String> {
 impl Manifest {
     /// Reads, parses and validates a manifest; does not touch the ONNX file.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let text = fs::read_to_string(path).map_err(|source| ModelError::Io {
+        let text = fs::read_to_string(path).map_err(|error| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let mut manifest: Manifest =
             serde_json::from_str(&text).map_err(|e| ModelError::Manifest {
@@ -186,9 +186,9 @@ impl Manifest {
     /// Reads the ONNX file and checks it against `sha256`.
     pub fn read_verified_onnx(&self) -> Result<Vec<u8>, ModelError> {
         let path = self.onnx_path();
-        let bytes = fs::read(&path).map_err(|source| ModelError::Io {
+        let bytes = fs::read(&path).map_err(|error| ModelError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
         let actual = hex::encode(Sha256::digest(&bytes));
         if !actual.eq_ignore_ascii_case(self.sha256.trim()) {

@@ -18,12 +18,12 @@ pub use window::{Windower, WindowerConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// A model file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The manifest is malformed or violates the contract.
     #[error("model manifest {}: {message}", path.display())]

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::{TensorRef, ValueType};
 
 use crate::model::{Manifest, ModelError, manifest::Activation};
@@ -141,13 +141,8 @@ impl Model {
             path: onnx_path.clone(),
             message,
         };
-        let session = Session::builder(env)
-            .map_err(|e| incompatible(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .and_then(|b| b.with_intra_threads(options.threads.max(1)))
-            .and_then(|b| b.with_inter_threads(1))
-            .and_then(|b| b.with_intra_op_spinning(false))
-            .map_err(|e| incompatible(e.to_string()))?
+        let session = session_builder(env, options.threads)
+            .map_err(&incompatible)?
             .commit_from_memory(&bytes)
             .map_err(|e| incompatible(format!("ONNX Runtime cannot load it: {e}")))?;
         let fixed_frames = check_graph(&session, &manifest).map_err(incompatible)?;
@@ -251,6 +246,22 @@ impl WindowModel for Model {
         }
         Ok(())
     }
+}
+
+/// Session options: one inter-op thread, `threads` intra-op threads, and no
+/// spinning, which would burn a core between bursty windows.
+fn session_builder(env: &Environment, threads: usize) -> Result<SessionBuilder, String> {
+    let text = |e: ort::Error<SessionBuilder>| e.to_string();
+    Session::builder(env)
+        .map_err(|e| e.to_string())?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(text)?
+        .with_intra_threads(threads.max(1))
+        .map_err(text)?
+        .with_inter_threads(1)
+        .map_err(text)?
+        .with_intra_op_spinning(false)
+        .map_err(text)
 }
 
 fn sigmoid(x: f32) -> f32 {
