@@ -18,7 +18,12 @@ const RATE: u32 = 16_000;
 /// A deterministic soundscape: noise with a few harmonic rumble-like and
 /// tonal bursts per minute, so the endpointer has work to do.
 fn write_recording(path: &Path, minutes: u32) {
-    let spec = hound::WavSpec { channels: 1, sample_rate: RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut writer = hound::WavWriter::create(path, spec).expect("create wav");
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for i in 0..u64::from(minutes) * 60 * u64::from(RATE) {
@@ -29,14 +34,19 @@ fn write_recording(path: &Path, minutes: u32) {
         let t = i as f32 / RATE as f32;
         let phase = t % 20.0;
         let call = if phase < 4.0 {
-            (1..6).map(|h| (2.0 * std::f32::consts::PI * 17.0 * h as f32 * t).sin() / h as f32).sum::<f32>() * 0.3
+            (1..6)
+                .map(|h| (2.0 * std::f32::consts::PI * 17.0 * h as f32 * t).sin() / h as f32)
+                .sum::<f32>()
+                * 0.3
         } else if (10.0..11.0).contains(&phase) {
             (2.0 * std::f32::consts::PI * 600.0 * t).sin() * 0.2
         } else {
             0.0
         };
         let x = (0.05 * noise + call).clamp(-1.0, 1.0);
-        writer.write_sample((x * 32767.0) as i16).expect("write sample");
+        writer
+            .write_sample((x * 32767.0) as i16)
+            .expect("write sample");
     }
     writer.finalize().expect("finalize wav");
 }
@@ -55,7 +65,11 @@ fn peak_rss_mb(file: &Path) -> f64 {
     // SAFETY: waits for our own child; status and usage are valid out-pointers.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid, "wait4 failed");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "rumbled failed on {}", file.display());
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "rumbled failed on {}",
+        file.display()
+    );
     usage.ru_maxrss as f64 / 1024.0
 }
 
@@ -79,7 +93,10 @@ fn main() {
     let report = replay::run(&config, &request).expect("replay");
     let wall = started.elapsed().as_secs_f64();
     let st = report.stages;
-    println!("replay 1 h (in-process, 1 thread): {wall:.2} s wall incl. model load, {:.0}x real time", 3600.0 / wall);
+    println!(
+        "replay 1 h (in-process, 1 thread): {wall:.2} s wall incl. model load, {:.0}x real time",
+        3600.0 / wall
+    );
     println!(
         "  stages: resample {:.2} s, fbank {:.2} s, windows+model {:.2} s, endpoint {:.3} s; calls {}",
         st.resample.as_secs_f64(),

@@ -30,6 +30,29 @@ enum Command {
     },
     /// Load a model, validate it against its manifest and show what it is.
     Model(ModelArgs),
+    /// Listen to the configured input (a sound device, or the test-input
+    /// recording in real time) and report calls until SIGTERM or SIGINT;
+    /// SIGHUP reloads the configuration.
+    Run(RunArgs),
+    /// List sound input devices and show which one the configuration selects.
+    Devices {
+        /// Config file [default: /etc/rumbled/rumbled.toml if it exists].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Stop after this many seconds of audio (e.g. to check a station).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Play the test input (input.kind = "file") this many times faster
+    /// than real time.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
 }
 
 /// Settings shared by commands that load a model.
@@ -106,6 +129,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(args) => replay_command(args),
         Command::CheckConfig { file } => check_config(file),
         Command::Model(args) => model_command(args),
+        Command::Run(args) => run_command(args),
+        Command::Devices { config } => devices_command(config),
     }
 }
 
@@ -140,9 +165,13 @@ fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    // Under systemd, journald stamps every line itself: a second timestamp
+    // and colour codes would only clutter `journalctl`.
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let _ = match (config.log.format, journald) {
+        (LogFormat::Json, _) => builder.json().try_init(),
+        (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
+        (LogFormat::Text, false) => builder.try_init(),
     };
 }
 
@@ -219,5 +248,59 @@ fn model_command(args: ModelArgs) -> Result<ExitCode> {
         "provenance {}",
         serde_json::to_string_pretty(&m.provenance)?
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_command(args: RunArgs) -> Result<ExitCode> {
+    let load = move || -> Result<Config> {
+        let (config, source) = load_config(&args.model)?;
+        config.validate(&source)?;
+        Ok(config)
+    };
+    let config = load()?;
+    init_logging(&config);
+    if let Some(duration) = args.duration
+        && !(duration.is_finite() && duration > 0.0)
+    {
+        anyhow::bail!("--duration {duration}: must be a positive number of seconds");
+    }
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        anyhow::bail!("--speed {}: must be a positive number", args.speed);
+    }
+    let options = rumbled::daemon::RunOptions {
+        max_audio_s: args.duration,
+        speed: args.speed,
+        reload: Box::new(load),
+    };
+    rumbled::daemon::run(config, options)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn devices_command(config: Option<PathBuf>) -> Result<ExitCode> {
+    let config = Config::load_or_default(config.as_deref())?;
+    init_logging(&config);
+    let devices = rumbled::audio::capture::list_input_devices()?;
+    let selected = rumbled::audio::capture::selected_device_id(&config.input.device);
+    for device in &devices {
+        let mark = if selected.as_ref().is_ok_and(|id| *id == device.id) {
+            "*"
+        } else {
+            " "
+        };
+        println!("{mark} {}\t{}", device.id, device.description);
+        for format in &device.formats {
+            println!("      {format}");
+        }
+        if let Some(error) = &device.error {
+            println!("      cannot be opened now: {error}");
+        }
+    }
+    match selected {
+        Ok(id) => println!(
+            "input.device = \"{}\" selects {id} (*)",
+            config.input.device
+        ),
+        Err(e) => println!("input.device: {e}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
