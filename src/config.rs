@@ -30,6 +30,10 @@ pub struct Config {
     pub output: OutputConfig,
     /// Logging.
     pub log: LogConfig,
+    /// MQTT publishing and its spool.
+    pub mqtt: MqttConfig,
+    /// Where the daemon keeps state across restarts.
+    pub state: StateConfig,
 }
 
 /// Station identity.
@@ -209,6 +213,208 @@ impl Default for LogConfig {
     }
 }
 
+/// MQTT publishing (`[mqtt]`); see `deploy/rumbled.toml` for each key.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// The daemon publishes when on (`replay --mqtt` publishes regardless).
+    pub enabled: bool,
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Client id; unset = `rumbled-<station>`.
+    pub client_id: Option<String>,
+    /// Topic prefix; unset = `rumbled/<station>`.
+    pub topic_prefix: Option<String>,
+    /// MQTT keep-alive, seconds.
+    pub keep_alive_s: u64,
+    /// User name; unset = anonymous.
+    pub username: Option<String>,
+    /// File whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// Connect with TLS.
+    pub tls: bool,
+    /// PEM CA certificate(s) the broker's certificate must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// Name the broker's certificate must carry, when not `host`.
+    pub server_name: Option<String>,
+    /// First reconnect delay, seconds.
+    pub backoff_min_s: f64,
+    /// Longest reconnect delay, seconds.
+    pub backoff_max_s: f64,
+    /// Most undelivered events kept in the spool.
+    pub spool_max_events: u64,
+    /// Most spool payload, MiB.
+    pub spool_max_mb: u64,
+    /// Oldest undelivered event kept, days.
+    pub spool_max_age_days: u64,
+    /// Publish Home Assistant MQTT discovery configs.
+    pub home_assistant: bool,
+    /// Home Assistant's discovery prefix.
+    pub discovery_prefix: String,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            enabled: false,
+            host: "localhost".into(),
+            port: 1883,
+            client_id: None,
+            topic_prefix: None,
+            keep_alive_s: 30,
+            username: None,
+            password_file: None,
+            tls: false,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            server_name: None,
+            backoff_min_s: 1.0,
+            backoff_max_s: 60.0,
+            spool_max_events: 100_000,
+            spool_max_mb: 64,
+            spool_max_age_days: 30,
+            home_assistant: false,
+            discovery_prefix: "homeassistant".into(),
+        }
+    }
+}
+
+impl MqttConfig {
+    /// The effective client id of `station`.
+    pub fn client_id(&self, station: &str) -> String {
+        self.client_id
+            .clone()
+            .unwrap_or_else(|| format!("rumbled-{station}"))
+    }
+
+    /// The effective topic prefix of `station`.
+    pub fn topic_prefix(&self, station: &str) -> String {
+        self.topic_prefix
+            .clone()
+            .unwrap_or_else(|| format!("rumbled/{station}"))
+    }
+
+    /// Range and consistency checks; `Err((key, message))` names the key
+    /// under `[mqtt]`.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let topic_ok = |t: &str| {
+            !t.is_empty()
+                && !t.contains(['+', '#', '\0'])
+                && !t.starts_with('/')
+                && !t.ends_with('/')
+        };
+        if self.host.trim().is_empty() {
+            return Err(("host", "must not be empty".into()));
+        }
+        if self.port == 0 {
+            return Err(("port", "must be between 1 and 65535".into()));
+        }
+        if self.client_id.as_deref().is_some_and(|id| id.is_empty()) {
+            return Err((
+                "client_id",
+                "must not be empty (leave it unset for rumbled-<station>)".into(),
+            ));
+        }
+        if let Some(prefix) = self.topic_prefix.as_deref().filter(|p| !topic_ok(p)) {
+            return Err((
+                "topic_prefix",
+                format!(
+                    "`{prefix}` must be a non-empty topic without `+`, `#` or a leading/trailing `/`"
+                ),
+            ));
+        }
+        if !(5..=65_535).contains(&self.keep_alive_s) {
+            return Err((
+                "keep_alive_s",
+                format!("{} must be between 5 and 65535", self.keep_alive_s),
+            ));
+        }
+        if self.password_file.is_some() && self.username.is_none() {
+            return Err(("username", "must be set when mqtt.password_file is".into()));
+        }
+        if self.tls && self.ca_file.is_none() {
+            return Err((
+                "ca_file",
+                "must be set when mqtt.tls = true (for a public CA: /etc/ssl/certs/ca-certificates.crt)".into(),
+            ));
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err((
+                "client_key",
+                "mqtt.client_cert and mqtt.client_key go together".into(),
+            ));
+        }
+        if !self.tls {
+            for (key, set) in [
+                ("ca_file", self.ca_file.is_some()),
+                ("client_cert", self.client_cert.is_some()),
+                ("server_name", self.server_name.is_some()),
+            ] {
+                if set {
+                    return Err((key, "only applies with mqtt.tls = true".into()));
+                }
+            }
+        }
+        if !(self.backoff_min_s.is_finite() && self.backoff_min_s > 0.0) {
+            return Err((
+                "backoff_min_s",
+                format!("{} must be a positive number", self.backoff_min_s),
+            ));
+        }
+        if !(self.backoff_max_s.is_finite() && self.backoff_max_s >= self.backoff_min_s) {
+            return Err((
+                "backoff_max_s",
+                format!(
+                    "{} must be at least mqtt.backoff_min_s ({})",
+                    self.backoff_max_s, self.backoff_min_s
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("spool_max_events", self.spool_max_events),
+            ("spool_max_mb", self.spool_max_mb),
+            ("spool_max_age_days", self.spool_max_age_days),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
+        }
+        if !topic_ok(&self.discovery_prefix) {
+            return Err((
+                "discovery_prefix",
+                format!(
+                    "`{}` must be a non-empty topic without `+` or `#`",
+                    self.discovery_prefix
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Persistent state (`[state]`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Directory of the state database (MQTT spool, event sequence numbers).
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: PathBuf::from("/var/lib/rumbled"),
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -297,6 +503,13 @@ impl Config {
         fix(&mut self.model.onnxruntime);
         fix(&mut self.output.events);
         fix(&mut self.output.raven_dir);
+        fix(&mut self.mqtt.password_file);
+        fix(&mut self.mqtt.ca_file);
+        fix(&mut self.mqtt.client_cert);
+        fix(&mut self.mqtt.client_key);
+        if !self.state.dir.as_os_str().is_empty() && self.state.dir.is_relative() {
+            self.state.dir = base.join(&self.state.dir);
+        }
     }
 
     /// Checks ranges and cross-field rules; `path` names the source in errors.
@@ -345,6 +558,12 @@ impl Config {
             EndpointError::Invalid { key, problem } => invalid(&format!("endpoint.{key}"), problem),
             other => invalid("endpoint", other.to_string()),
         })?;
+        self.mqtt
+            .validate()
+            .map_err(|(key, message)| invalid(&format!("mqtt.{key}"), message))?;
+        if self.state.dir.as_os_str().is_empty() {
+            return Err(invalid("state.dir", "must not be empty".into()));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",
@@ -415,6 +634,19 @@ mod tests {
             ("[input]\nkind = \"file\"\n", "input.file"),
             ("[station]\nname = \"st 03/#\"\n", "station.name"),
             ("[log]\nlevel = \"=[\"\n", "log.level"),
+            ("[mqtt]\nport = 0\n", "mqtt.port"),
+            ("[mqtt]\ntls = true\n", "mqtt.ca_file"),
+            ("[mqtt]\nca_file = \"ca.pem\"\n", "mqtt.ca_file"),
+            ("[mqtt]\npassword_file = \"pw\"\n", "mqtt.username"),
+            (
+                "[mqtt]\ntls = true\nca_file = \"c\"\nclient_cert = \"x\"\n",
+                "mqtt.client_key",
+            ),
+            ("[mqtt]\ntopic_prefix = \"a/#\"\n", "mqtt.topic_prefix"),
+            ("[mqtt]\nbackoff_max_s = 0.5\n", "mqtt.backoff_max_s"),
+            ("[mqtt]\nkeep_alive_s = 1\n", "mqtt.keep_alive_s"),
+            ("[mqtt]\nspool_max_events = 0\n", "mqtt.spool_max_events"),
+            ("[state]\ndir = \"\"\n", "state.dir"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err();

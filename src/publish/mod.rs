@@ -5,11 +5,15 @@
 
 pub mod frames;
 pub mod jsonl;
+pub mod mqtt;
 pub mod raven;
+pub mod spool;
 
 pub use frames::FrameCsvWriter;
 pub use jsonl::JsonlSink;
+pub use mqtt::{MqttError, MqttHandle, MqttPublisher, MqttSink, MqttStats, Role, StatusInfo};
 pub use raven::{RavenError, RavenWriter, Selection, read_selection_table};
+pub use spool::{SeqSource, SpoolError};
 
 use crate::detect::CallRecord;
 

@@ -1,0 +1,362 @@
+//! MQTT publishing against real mosquitto brokers: payloads, broker
+//! restarts during a fast stream, a broker that is away for the whole run,
+//! TLS and mutual TLS. Events lost must be 0; duplicates are counted.
+
+mod mqtt_support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mqtt_support::{Broker, BrokerOptions, Subscriber, call, check_calls, make_certs, mqtt_config};
+use rumbled::config::MqttConfig;
+use rumbled::detect::{CALL_SCHEMA, ModelInfo};
+use rumbled::publish::{EventSink, MqttPublisher, Role, StatusInfo};
+
+fn daemon_role() -> Role {
+    Role::Daemon(StatusInfo {
+        version: "0.1.0".into(),
+        model: ModelInfo {
+            name: "rumbled-edge-ev5".into(),
+            version: "0.1.0".into(),
+        },
+        config_hash: "0123456789abcdef".into(),
+        started: "2026-11-26T21:00:00.000Z".into(),
+    })
+}
+
+#[test]
+fn events_status_and_stats_reach_a_subscriber_as_documented() {
+    let broker = Broker::start(&BrokerOptions::default());
+    let sub = Subscriber::start(broker.port, "rumbled/st01/#", "sub-payloads");
+    let state = tempfile::tempdir().expect("state dir");
+    let (mut sink, handle) = MqttPublisher::start(
+        &mqtt_config(broker.port),
+        "st01",
+        daemon_role(),
+        state.path(),
+    )
+    .expect("start");
+    // Records spooled before the first connection are late (historical);
+    // these are meant to go out live.
+    wait_connected(&handle);
+    for n in 0..3 {
+        for rec in call(n) {
+            sink.emit(&rec).expect("emit");
+        }
+    }
+    sub.wait_for("6 events", Duration::from_secs(10), |r| {
+        r.iter()
+            .filter(|m| m.topic == "rumbled/st01/events")
+            .count()
+            >= 6
+    });
+    let events = sub.on("rumbled/st01/events");
+    let sent: Vec<_> = (0..3).flat_map(call).collect();
+    for (got, want) in events.iter().zip(&sent) {
+        assert!(!got.retain);
+        // Byte for byte what the JSONL sink writes.
+        assert_eq!(got.payload, serde_json::to_vec(want).expect("json"));
+        assert_eq!(got.json()["schema"], CALL_SCHEMA);
+        assert_eq!(got.json()["historical"], false);
+    }
+
+    let status = sub.on("rumbled/st01/status");
+    let online = status.first().expect("online status").json();
+    assert_eq!(online["schema"], "rumbled.status/1");
+    assert_eq!(online["state"], "online");
+    assert_eq!(online["station"], "st01");
+    assert_eq!(online["model"]["name"], "rumbled-edge-ev5");
+    assert_eq!(online["config_hash"], "0123456789abcdef");
+    assert!(online["since"].is_string());
+
+    handle
+        .publish_stats(&serde_json::json!({"uptime_s": 1, "mqtt": handle.stats()}))
+        .expect("stats");
+    sub.wait_for("stats", Duration::from_secs(5), |r| {
+        r.iter().any(|m| m.topic == "rumbled/st01/stats")
+    });
+    let stats = sub.on("rumbled/st01/stats")[0].json();
+    assert_eq!(stats["mqtt"]["connected"], true);
+    assert_eq!(stats["mqtt"]["spooled"], 6);
+
+    assert!(handle.wait_drained(Duration::from_secs(5)));
+    let s = handle.stats();
+    assert_eq!((s.spool_depth, s.acked, s.shed), (0, 6, 0));
+    assert!(handle.shutdown(Duration::from_secs(5)), "clean shutdown");
+    sub.wait_for("stopped", Duration::from_secs(5), |r| {
+        r.iter().any(|m| {
+            m.topic == "rumbled/st01/status" && m.payload.windows(9).any(|w| w == b"\"stopped\"")
+        })
+    });
+
+    // A late subscriber sees the retained status: stopped, not the will.
+    let late = Subscriber::start(broker.port, "rumbled/st01/status", "sub-late");
+    late.wait_for("retained status", Duration::from_secs(5), |r| !r.is_empty());
+    let retained = &late.on("rumbled/st01/status")[0];
+    assert!(retained.retain);
+    assert_eq!(retained.json()["state"], "stopped");
+}
+
+fn wait_connected(handle: &rumbled::publish::MqttHandle) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !handle.stats().connected {
+        assert!(Instant::now() < deadline, "never connected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Streams 250 calls (start and end) at a fast steady pace while the broker
+/// is killed and restarted four times, then checks that a subscriber with a
+/// persistent session got every one, each start before its end.
+fn publish_through_restarts(persistence: bool, tag: &str) {
+    const CALLS: u64 = 250;
+    let mut broker = Broker::start(&BrokerOptions {
+        persistence,
+        ..BrokerOptions::default()
+    });
+    let sub = Subscriber::start(broker.port, "rumbled/st01/events", &format!("sub-{tag}"));
+    let state = tempfile::tempdir().expect("state dir");
+    let (mut sink, handle) = MqttPublisher::start(
+        &mqtt_config(broker.port),
+        "st01",
+        daemon_role(),
+        state.path(),
+    )
+    .expect("start");
+    // The stream runs on its own thread at a steady fast pace, as the
+    // detector would, never pausing for the broker.
+    let producer = std::thread::spawn(move || {
+        let started = Instant::now();
+        for n in 0..CALLS {
+            for rec in call(n) {
+                sink.emit(&rec).expect("emit");
+            }
+            std::thread::sleep(Duration::from_millis(12));
+        }
+        started.elapsed()
+    });
+    // Kill the broker whenever the publisher is connected and delivering,
+    // bring it back 300 ms later; four times over.
+    let mut restarts = 0;
+    while restarts < 4 {
+        let acked = handle.stats().acked;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !(handle.stats().connected && handle.stats().acked > acked) {
+            assert!(Instant::now() < deadline, "{tag}: never reconnected");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        broker.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        broker.restart();
+        restarts += 1;
+    }
+    let emitted_in = producer.join().expect("producer");
+    assert!(
+        handle.wait_drained(Duration::from_secs(30)),
+        "{tag}: spool not drained: {:?}",
+        handle.stats()
+    );
+    sub.wait_for("every call", Duration::from_secs(10), |r| {
+        r.len() as u64 >= 2 * CALLS
+    });
+    let records = sub.records("rumbled/st01/events");
+    let duplicates = check_calls(&records, CALLS);
+    let historical = records.iter().filter(|r| r.historical).count();
+    let stats = handle.stats();
+    eprintln!(
+        "{tag}: {} calls ({} events) emitted in {emitted_in:.2?} across {restarts} broker restarts: \
+         0 lost, {duplicates} duplicates, {historical} delivered as historical, {} connections, {} publishes",
+        CALLS,
+        2 * CALLS,
+        stats.connections,
+        stats.published
+    );
+    assert_eq!(stats.shed, 0);
+    assert!(stats.connections > restarts as u64);
+    assert!(handle.shutdown(Duration::from_secs(5)));
+}
+
+#[test]
+fn broker_restarts_during_a_fast_stream_lose_nothing_with_persistence() {
+    publish_through_restarts(true, "persistent-broker");
+}
+
+#[test]
+fn broker_restarts_during_a_fast_stream_lose_nothing_without_persistence() {
+    publish_through_restarts(false, "volatile-broker");
+}
+
+#[test]
+fn an_absent_broker_does_not_slow_the_pipeline_and_the_spool_drains_later() {
+    const CALLS: u64 = 200;
+    let port = mqtt_support::free_port();
+    let state = tempfile::tempdir().expect("state dir");
+    let config = MqttConfig {
+        backoff_min_s: 0.2,
+        backoff_max_s: 0.5,
+        ..mqtt_config(port)
+    };
+    let (mut sink, handle) =
+        MqttPublisher::start(&config, "st01", daemon_role(), state.path()).expect("start");
+    let mut emit_ms = Vec::new();
+    for n in 0..CALLS {
+        for rec in call(n) {
+            let t = Instant::now();
+            sink.emit(&rec).expect("emit");
+            emit_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    emit_ms.sort_by(f64::total_cmp);
+    let p99 = emit_ms[emit_ms.len() * 99 / 100];
+    let stats = handle.stats();
+    eprintln!(
+        "broker away: {} events spooled, emit p50 {:.2} ms p99 {p99:.2} ms max {:.2} ms",
+        stats.spool_depth,
+        emit_ms[emit_ms.len() / 2],
+        emit_ms[emit_ms.len() - 1]
+    );
+    assert_eq!(stats.spool_depth, 2 * CALLS);
+    assert!(!stats.connected);
+    // A local fsync, never a network timeout: a connect attempt alone
+    // would take longer than this.
+    assert!(p99 < 100.0, "emit p99 {p99} ms");
+
+    let broker = Broker::start_on(port, &BrokerOptions::default());
+    let sub = Subscriber::start(broker.port, "rumbled/st01/events", "sub-absent");
+    assert!(
+        handle.wait_drained(Duration::from_secs(20)),
+        "spool not drained: {:?}",
+        handle.stats()
+    );
+    sub.wait_for("every call", Duration::from_secs(10), |r| {
+        r.len() as u64 >= 2 * CALLS
+    });
+    let records = sub.records("rumbled/st01/events");
+    check_calls(&records, CALLS);
+    assert!(
+        records.iter().all(|r| r.historical),
+        "spooled while the broker was away = delivered late"
+    );
+}
+
+#[test]
+fn records_spooled_by_an_earlier_run_are_delivered_flagged_historical() {
+    let port = mqtt_support::free_port();
+    let state = tempfile::tempdir().expect("state dir");
+    {
+        let (mut sink, handle) =
+            MqttPublisher::start(&mqtt_config(port), "st01", daemon_role(), state.path())
+                .expect("start");
+        for rec in call(0) {
+            sink.emit(&rec).expect("emit");
+        }
+        assert_eq!(handle.stats().spool_depth, 2);
+    }
+    let broker = Broker::start_on(port, &BrokerOptions::default());
+    let sub = Subscriber::start(broker.port, "rumbled/st01/events", "sub-restart");
+    let (mut sink, handle) =
+        MqttPublisher::start(&mqtt_config(port), "st01", daemon_role(), state.path())
+            .expect("restart");
+    sub.wait_for("the earlier run's call", Duration::from_secs(10), |r| {
+        r.len() >= 2
+    });
+    wait_connected(&handle);
+    for rec in call(1) {
+        sink.emit(&rec).expect("emit");
+    }
+    sub.wait_for("the new call", Duration::from_secs(10), |r| r.len() >= 4);
+    let records = sub.records("rumbled/st01/events");
+    check_calls(&records, 2);
+    let flags: Vec<bool> = records.iter().map(|r| r.historical).collect();
+    assert_eq!(flags, [true, true, false, false]);
+    assert!(handle.wait_drained(Duration::from_secs(5)));
+}
+
+fn tls_config(port: u16, certs: &mqtt_support::TlsFiles, ca: &Path) -> MqttConfig {
+    MqttConfig {
+        tls: true,
+        ca_file: Some(ca.to_path_buf()),
+        server_name: Some("broker.test".into()),
+        ..mqtt_config(port)
+    }
+    .with_client(certs, false)
+}
+
+trait WithClient {
+    fn with_client(self, certs: &mqtt_support::TlsFiles, on: bool) -> Self;
+}
+
+impl WithClient for MqttConfig {
+    fn with_client(self, certs: &mqtt_support::TlsFiles, on: bool) -> Self {
+        MqttConfig {
+            client_cert: on.then(|| certs.client_cert.clone()),
+            client_key: on.then(|| certs.client_key.clone()),
+            ..self
+        }
+    }
+}
+
+/// Publishes one call through `config` and says whether it arrived.
+fn delivers(config: &MqttConfig, sub: &Subscriber, n: u64) -> bool {
+    let state = tempfile::tempdir().expect("state dir");
+    let (mut sink, handle) =
+        MqttPublisher::start(config, "st01", Role::Replay, state.path()).expect("start");
+    let [start, _] = call(n);
+    sink.emit(&start).expect("emit");
+    let drained = handle.wait_drained(Duration::from_secs(4));
+    if drained {
+        sub.wait_for("the call", Duration::from_secs(5), |r| {
+            r.iter().any(|m| {
+                m.payload
+                    .windows(start.id.len())
+                    .any(|w| w == start.id.as_bytes())
+            })
+        });
+    }
+    drained
+}
+
+#[test]
+fn tls_and_mutual_tls_with_certificates_made_at_test_time() {
+    let dir = tempfile::tempdir().expect("cert dir");
+    let certs = make_certs(dir.path());
+
+    let tls = Broker::start(&BrokerOptions {
+        tls: Some(certs.clone()),
+        ..BrokerOptions::default()
+    });
+    // The subscriber listens on the broker's plain loopback listener.
+    let sub = Subscriber::start(tls.plain_port, "rumbled/st01/events", "sub-tls");
+    let config = tls_config(tls.port, &certs, &certs.ca);
+    assert!(
+        delivers(&config, &sub, 0),
+        "TLS with the right CA and server name"
+    );
+    let wrong_ca = tls_config(tls.port, &certs, &certs.other_ca);
+    assert!(!delivers(&wrong_ca, &sub, 1), "a wrong CA must not connect");
+    let wrong_name = MqttConfig {
+        server_name: Some("not-the-broker.test".into()),
+        ..config.clone()
+    };
+    assert!(
+        !delivers(&wrong_name, &sub, 2),
+        "a wrong server name must not connect"
+    );
+
+    let mtls = Broker::start(&BrokerOptions {
+        tls: Some(certs.clone()),
+        require_client_cert: true,
+        ..BrokerOptions::default()
+    });
+    let sub = Subscriber::start(mtls.plain_port, "rumbled/st01/events", "sub-mtls");
+    let with_cert = tls_config(mtls.port, &certs, &certs.ca).with_client(&certs, true);
+    assert!(
+        delivers(&with_cert, &sub, 3),
+        "mutual TLS with a client certificate"
+    );
+    let without = tls_config(mtls.port, &certs, &certs.ca);
+    assert!(
+        !delivers(&without, &sub, 4),
+        "an mTLS broker refuses a client without a certificate"
+    );
+}
