@@ -30,6 +30,8 @@ pub struct Config {
     pub output: OutputConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The live daemon: health checks, retries, stats (`[daemon]`).
+    pub daemon: DaemonConfig,
     /// MQTT publishing and its spool.
     pub mqtt: MqttConfig,
     /// Where the daemon keeps state across restarts.
@@ -425,6 +427,34 @@ pub enum LogFormat {
     Json,
 }
 
+/// The live daemon (`rumbled run`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Seconds between stats lines in the log.
+    pub stats_interval_s: f64,
+    /// A capture stream that delivers no audio this long is reopened.
+    pub stall_timeout_s: f64,
+    /// First delay before reopening a lost device; doubles per failure.
+    pub retry_initial_s: f64,
+    /// Longest delay between reopening attempts.
+    pub retry_max_s: f64,
+    /// Seconds of audio the buffer between capture and processing holds.
+    pub ring_s: f64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            stats_interval_s: 60.0,
+            stall_timeout_s: 5.0,
+            retry_initial_s: 1.0,
+            retry_max_s: 30.0,
+            ring_s: 10.0,
+        }
+    }
+}
+
 /// A configuration problem, naming the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -564,6 +594,24 @@ impl Config {
         if self.state.dir.as_os_str().is_empty() {
             return Err(invalid("state.dir", "must not be empty".into()));
         }
+        let d = &self.daemon;
+        for (key, seconds) in [
+            ("daemon.stats_interval_s", d.stats_interval_s),
+            ("daemon.stall_timeout_s", d.stall_timeout_s),
+            ("daemon.retry_initial_s", d.retry_initial_s),
+            ("daemon.retry_max_s", d.retry_max_s),
+            ("daemon.ring_s", d.ring_s),
+        ] {
+            if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
+                return Err(invalid(key, format!("{seconds} must be a time in seconds > 0 and <= 86400")));
+            }
+        }
+        if d.retry_max_s < d.retry_initial_s {
+            return Err(invalid(
+                "daemon.retry_max_s",
+                format!("{} must be >= daemon.retry_initial_s ({})", d.retry_max_s, d.retry_initial_s),
+            ));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",
@@ -634,6 +682,8 @@ mod tests {
             ("[input]\nkind = \"file\"\n", "input.file"),
             ("[station]\nname = \"st 03/#\"\n", "station.name"),
             ("[log]\nlevel = \"=[\"\n", "log.level"),
+            ("[daemon]\nring_s = 0.0\n", "daemon.ring_s"),
+            ("[daemon]\nretry_max_s = 0.5\n", "daemon.retry_max_s"),
             ("[mqtt]\nport = 0\n", "mqtt.port"),
             ("[mqtt]\ntls = true\n", "mqtt.ca_file"),
             ("[mqtt]\nca_file = \"ca.pem\"\n", "mqtt.ca_file"),

@@ -12,9 +12,11 @@
 pub mod audio;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod dsp;
 pub mod model;
 pub mod pipeline;
 pub mod publish;
 pub mod replay;
+pub mod stats;

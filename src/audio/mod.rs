@@ -1,8 +1,10 @@
 //! Audio input: decoding recordings and bringing any recorder's sample rate
 //! to the model's, as mono f32.
 
+pub mod capture;
 pub mod file;
 pub mod resample;
+pub mod source;
 
 use std::path::PathBuf;
 

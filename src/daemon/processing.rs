@@ -1,0 +1,332 @@
+//! The processing thread: ring buffer in, call events out.
+//!
+//! It owns the model and drives a [`Detector`] exactly as `replay` does; only
+//! the source differs. Each [`Segment`] (a capture stream from open to loss,
+//! or the test input) is one stream with its own clock: its UTC anchor is
+//! taken when its first samples arrive, and its events are timed by the
+//! sample counter from there. A gap inside a segment (samples dropped
+//! because processing fell behind) ends the stream at the exact sample and
+//! starts the next one at the exact sample after the gap, so the clock stays
+//! right and every call is either complete or marked truncated.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use time::OffsetDateTime;
+
+use super::sinks::SinkFeeder;
+use crate::audio::source::{ReadOutcome, Segment};
+use crate::detect::{CallRecord, EndpointConfig, StreamContext};
+use crate::model::{Manifest, WindowModel};
+use crate::pipeline::{Detector, DetectorConfig, DetectorOutput};
+use crate::stats::{ProcessingStats, TimedModel};
+
+/// How long the thread sleeps when the ring is empty: samples pile up in the
+/// ring meanwhile, so this only sets how bursty processing is.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Most samples pushed through the detector at once (0.5 s at 16 kHz).
+const MAX_CHUNK: usize = 8_000;
+
+/// Requests to the processing thread.
+pub enum Command {
+    /// Apply new endpointing rules; the reply says whether they were taken.
+    SetEndpoint(EndpointConfig, Sender<Result<(), String>>),
+    /// Read what is already buffered, close open calls, and end.
+    Stop,
+}
+
+/// Why the processing thread ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Asked to stop.
+    Stopped,
+    /// The source ended (the test input, not looped).
+    SourceEnded,
+    /// The requested amount of audio was processed.
+    DurationReached,
+}
+
+/// Everything the thread needs.
+pub struct Processing {
+    /// The model, owned by this thread.
+    pub model: Box<dyn WindowModel + Send>,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Detector settings; `input_rate` is replaced by each segment's rate.
+    pub detector: DetectorConfig,
+    /// Station name for the events.
+    pub station: String,
+    /// Streams from the source, in order.
+    pub segments: Receiver<Segment>,
+    /// Requests from the control thread.
+    pub commands: Receiver<Command>,
+    /// Where events go.
+    pub sinks: SinkFeeder,
+    /// Shared with the stats reporter.
+    pub stats: Arc<Mutex<ProcessingStats>>,
+    /// Stop after this many seconds of audio.
+    pub max_audio_s: Option<f64>,
+}
+
+/// The segment being read and its detector.
+struct Stream {
+    segment: Segment,
+    detector: Detector,
+    ctx: StreamContext,
+    /// Samples of the current detector's stream (since the segment start
+    /// or the last gap).
+    detector_samples: u64,
+    anchored: bool,
+}
+
+impl Processing {
+    /// Runs until stopped, the source ends or the audio limit is reached.
+    pub fn run(mut self) -> Result<Finish> {
+        let mut state = State {
+            seq: 0,
+            first_anchor: None,
+            prev_end: None,
+            remaining_s: self.max_audio_s,
+            stopping: false,
+            out: DetectorOutput::default(),
+            times_ms: Vec::new(),
+        };
+        let mut current: Option<Stream> = None;
+        let mut buf = Vec::with_capacity(MAX_CHUNK);
+        let finish = loop {
+            self.handle_commands(&mut state, current.as_mut());
+            let Some(stream) = current.as_mut() else {
+                if state.stopping {
+                    break Finish::Stopped;
+                }
+                match self.segments.recv_timeout(POLL) {
+                    Ok(segment) => current = Some(self.open_stream(segment)?),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break Finish::SourceEnded,
+                }
+                continue;
+            };
+            buf.clear();
+            match stream.segment.reader.read(&mut buf, MAX_CHUNK) {
+                ReadOutcome::Samples(n) => {
+                    if !stream.anchored {
+                        self.anchor(stream, n, &mut state);
+                    }
+                    let reached = self.push(stream, &mut buf, &mut state)?;
+                    if reached {
+                        self.end_stream(stream, &mut state)?;
+                        break Finish::DurationReached;
+                    }
+                }
+                ReadOutcome::Gap(gap) => {
+                    let rate = f64::from(stream.segment.rate);
+                    let lost = gap.len as f64 / rate;
+                    tracing::warn!(
+                        "processing fell behind: {} samples ({lost:.2} s) dropped at {:.2} s; \
+                         calls open then are ended as truncated",
+                        gap.len,
+                        stream.ctx.offset_s(0) + stream.detector_samples as f64 / rate
+                    );
+                    self.end_stream(stream, &mut state)?;
+                    self.lock_stats().deaf_s += lost;
+                    self.restart_after_gap(stream, gap.len)?;
+                }
+                ReadOutcome::Empty if state.stopping => {
+                    self.end_stream(stream, &mut state)?;
+                    break Finish::Stopped;
+                }
+                ReadOutcome::Empty => match self.segments.try_recv() {
+                    // The source only opens a new stream after giving up the
+                    // old one, whose end may never be seen (a stuck driver
+                    // keeps the ring's writer alive): switch now.
+                    Ok(next) => {
+                        self.end_stream(stream, &mut state)?;
+                        current = Some(self.open_stream(next)?);
+                    }
+                    Err(TryRecvError::Empty) => {
+                        self.sinks.pump();
+                        std::thread::sleep(POLL);
+                    }
+                    Err(TryRecvError::Disconnected) => {}
+                },
+                ReadOutcome::Ended => {
+                    self.end_stream(stream, &mut state)?;
+                    current = None;
+                }
+            }
+        };
+        self.sinks.drain();
+        Ok(finish)
+    }
+
+    fn handle_commands(&mut self, state: &mut State, stream: Option<&mut Stream>) {
+        let mut stream = stream;
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Stop => state.stopping = true,
+                Command::SetEndpoint(cfg, reply) => {
+                    let result = match stream.as_deref_mut() {
+                        Some(s) => s.detector.set_endpoint_config(&cfg).map_err(|e| e.to_string()),
+                        None => Ok(()),
+                    };
+                    if result.is_ok() {
+                        self.detector.endpoint = cfg;
+                    }
+                    // The control thread may have given up waiting; the
+                    // outcome is logged there either way.
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    fn open_stream(&mut self, segment: Segment) -> Result<Stream> {
+        let ctx = StreamContext {
+            station: self.station.clone(),
+            source_kind: segment.kind.into(),
+            source_name: segment.name.clone(),
+            model_name: self.manifest.name.clone(),
+            model_version: self.manifest.version.clone(),
+            labels: self.manifest.labels.clone(),
+            background: self.manifest.background_index(),
+            frame_s: self.manifest.output_frame_seconds(),
+            anchor: None,
+            offset_base_s: 0.0,
+        };
+        let detector = self.new_detector(segment.rate)?;
+        Ok(Stream {
+            segment,
+            detector,
+            ctx,
+            detector_samples: 0,
+            anchored: false,
+        })
+    }
+
+    fn new_detector(&self, rate: u32) -> Result<Detector> {
+        let cfg = DetectorConfig {
+            input_rate: rate,
+            ..self.detector.clone()
+        };
+        Detector::new(&self.manifest, &cfg).context("setting up the detector")
+    }
+
+    /// Anchors a new segment: its first sample was captured `n + waiting`
+    /// samples before now.
+    fn anchor(&mut self, stream: &mut Stream, n: usize, state: &mut State) {
+        let rate = f64::from(stream.segment.rate);
+        let buffered = (n + stream.segment.reader.available()) as f64 / rate;
+        let anchor = OffsetDateTime::now_utc() - time::Duration::seconds_f64(buffered);
+        let first = *state.first_anchor.get_or_insert(anchor);
+        stream.ctx.anchor = Some(anchor);
+        stream.ctx.offset_base_s = (anchor - first).as_seconds_f64().max(0.0);
+        stream.anchored = true;
+        if let Some(prev_end) = state.prev_end {
+            let deaf = (anchor - prev_end).as_seconds_f64();
+            if deaf > 0.0 {
+                tracing::warn!(
+                    "listening again on {} after {deaf:.1} s without audio",
+                    stream.segment.name
+                );
+                self.lock_stats().deaf_s += deaf;
+            }
+        }
+    }
+
+    /// The next stream of a segment starts right after a gap of `lost`
+    /// samples, anchored and offset at its own first sample, so times stay
+    /// exact.
+    fn restart_after_gap(&mut self, stream: &mut Stream, lost: u64) -> Result<()> {
+        let skip_s = (stream.detector_samples + lost) as f64 / f64::from(stream.segment.rate);
+        stream.ctx.offset_base_s += skip_s;
+        stream.ctx.anchor = stream
+            .ctx
+            .anchor
+            .map(|anchor| anchor + time::Duration::seconds_f64(skip_s));
+        stream.detector_samples = 0;
+        stream.detector = self.new_detector(stream.segment.rate)?;
+        Ok(())
+    }
+
+    /// Pushes `buf` through the detector; true when the audio limit is hit.
+    fn push(&mut self, stream: &mut Stream, buf: &mut Vec<f32>, state: &mut State) -> Result<bool> {
+        let rate = f64::from(stream.segment.rate);
+        let mut reached = false;
+        if let Some(remaining) = state.remaining_s.as_mut() {
+            let allowed = (*remaining * rate).round().max(0.0) as usize;
+            if buf.len() >= allowed {
+                buf.truncate(allowed);
+                reached = true;
+            }
+            *remaining -= buf.len() as f64 / rate;
+        }
+        let started = Instant::now();
+        state.out.clear();
+        {
+            let mut timed = TimedModel::new(&mut *self.model, &mut state.times_ms);
+            stream.detector.push(buf, &mut timed, &mut state.out)?;
+        }
+        stream.detector_samples += buf.len() as u64;
+        self.deliver(stream, state, started, buf.len() as f64 / rate);
+        Ok(reached)
+    }
+
+    /// Ends the detector's stream: flushes it, closing open calls.
+    fn end_stream(&mut self, stream: &mut Stream, state: &mut State) -> Result<()> {
+        let started = Instant::now();
+        state.out.clear();
+        {
+            let mut timed = TimedModel::new(&mut *self.model, &mut state.times_ms);
+            stream.detector.finish(&mut timed, &mut state.out)?;
+        }
+        if let Some(anchor) = stream.ctx.anchor {
+            state.prev_end = Some(
+                anchor
+                    + time::Duration::seconds_f64(
+                        stream.detector_samples as f64 / f64::from(stream.segment.rate),
+                    ),
+            );
+        }
+        self.deliver(stream, state, started, 0.0);
+        Ok(())
+    }
+
+    fn deliver(&mut self, stream: &Stream, state: &mut State, started: Instant, audio_s: f64) {
+        for event in &state.out.events {
+            state.seq += 1;
+            self.sinks
+                .send(CallRecord::from_event(event, &stream.ctx, state.seq));
+        }
+        let busy = started.elapsed();
+        let mut stats = self.lock_stats();
+        stats.audio_s += audio_s;
+        stats.interval_audio_s += audio_s;
+        stats.interval_busy += busy;
+        stats.events += state.out.events.len() as u64;
+        stats.open_calls = stream.detector.open_calls();
+        stats.interval_inference_ms.append(&mut state.times_ms);
+    }
+
+    fn lock_stats(&self) -> std::sync::MutexGuard<'_, ProcessingStats> {
+        // Stats are plain numbers: one left half-updated by a panicking
+        // holder is still worth reporting.
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Per-run bookkeeping.
+struct State {
+    /// Event sequence number (per run for now).
+    seq: u64,
+    /// Anchor of the first stream: offsets count from it.
+    first_anchor: Option<OffsetDateTime>,
+    /// Wall-clock end of the previous stream, to measure deaf time.
+    prev_end: Option<OffsetDateTime>,
+    remaining_s: Option<f64>,
+    stopping: bool,
+    out: DetectorOutput,
+    times_ms: Vec<f32>,
+}
