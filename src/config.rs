@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::detect::{EndpointConfig, EndpointError};
+use crate::evidence::EvidenceConfig;
 
 /// Where the daemon looks for its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/rumbled/rumbled.toml";
@@ -32,6 +33,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The live daemon: health checks, retries, stats (`[daemon]`).
     pub daemon: DaemonConfig,
+    /// Per-call evidence clips and spectrograms.
+    pub evidence: EvidenceConfig,
     /// MQTT publishing and its spool.
     pub mqtt: MqttConfig,
     /// Where the daemon keeps state across restarts.
@@ -533,6 +536,9 @@ impl Config {
         fix(&mut self.model.onnxruntime);
         fix(&mut self.output.events);
         fix(&mut self.output.raven_dir);
+        if self.evidence.dir.is_relative() {
+            self.evidence.dir = base.join(&self.evidence.dir);
+        }
         fix(&mut self.mqtt.password_file);
         fix(&mut self.mqtt.ca_file);
         fix(&mut self.mqtt.client_cert);
@@ -594,6 +600,9 @@ impl Config {
         if self.state.dir.as_os_str().is_empty() {
             return Err(invalid("state.dir", "must not be empty".into()));
         }
+        self.evidence
+            .validate()
+            .map_err(|(key, message)| invalid(&format!("evidence.{key}"), message))?;
         let d = &self.daemon;
         for (key, seconds) in [
             ("daemon.stats_interval_s", d.stats_interval_s),

@@ -1,5 +1,6 @@
-//! The `rumbled` command line: `replay` recordings, `check-config`, inspect a
-//! `model`. Errors are printed as one plain sentence chain, never a panic.
+//! The `rumbled` command line: `replay` recordings, `eval` detections
+//! against annotations, `check-config`, inspect a `model`. Errors are
+//! printed as one plain sentence chain, never a panic.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use rumbled::config::{ChannelSelect, Config, LogFormat};
-use rumbled::replay::{self, ReplayRequest};
+use rumbled::eval::{self, DetectionSource, EvalRequest, EvalSettings, LabelMap};
+use rumbled::evidence::ReplayEvidence;
+use rumbled::plot::PlotFiles;
+use rumbled::replay::{self, ReplayObserver, ReplayRequest};
 
 /// Listens for elephant calls, finds where each starts and stops, labels it.
 #[derive(Parser)]
@@ -30,6 +34,10 @@ enum Command {
     },
     /// Load a model, validate it against its manifest and show what it is.
     Model(ModelArgs),
+    /// Measure detections against annotated Raven selection tables: event
+    /// precision/recall/F1, labels, boundary errors, false alarms per hour,
+    /// framewise AP and ROC AUC.
+    Eval(EvalArgs),
     /// Listen to the configured input (a sound device, or the test-input
     /// recording in real time) and report calls until SIGTERM or SIGINT;
     /// SIGHUP reloads the configuration.
@@ -111,6 +119,58 @@ struct ReplayArgs {
     /// Do not print calls as they are found.
     #[arg(long, short)]
     quiet: bool,
+    /// Draw each recording's spectrogram, class probabilities and calls into
+    /// this PNG (NAME.<recording>.png when several are given).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Write each call's evidence (audio clip, spectrogram PNG, JSON) into
+    /// this directory, as [evidence] describes; overrides [evidence] dir and
+    /// enabled.
+    #[arg(long)]
+    clips: Option<PathBuf>,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["detections", "replay"])))]
+struct EvalArgs {
+    /// Raven selection table of the annotated calls of one recording
+    /// (repeat for several, named <recording>.*.txt).
+    #[arg(long, required = true)]
+    truth: Vec<PathBuf>,
+    /// rumbled JSONL events to evaluate (their end records).
+    #[arg(long)]
+    detections: Option<PathBuf>,
+    /// Frame probabilities CSV from `replay --frames`, for the framewise
+    /// metrics with --detections (repeat per recording).
+    #[arg(long, requires = "detections")]
+    frames: Vec<PathBuf>,
+    /// Replay these recordings and evaluate what is detected, framewise
+    /// metrics included; detection settings come from the config.
+    #[arg(long, num_args = 1..)]
+    replay: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Column of the truth tables that holds the class.
+    #[arg(long, default_value = "Class")]
+    class_column: String,
+    /// Label mapping FROM=TO, e.g. ru=rumble (case never matters; bird=
+    /// leaves bird out); repeatable.
+    #[arg(long = "map", value_name = "FROM=TO")]
+    map: Vec<String>,
+    /// Least temporal IoU for a detection to match an annotated call.
+    #[arg(long, default_value_t = 0.5)]
+    iou: f64,
+    /// Column of the frame CSVs holding the no-call class.
+    #[arg(long, default_value = "not-call")]
+    background: String,
+    /// Total seconds of audio, for false alarms per hour when the inputs do
+    /// not tell.
+    #[arg(long)]
+    duration_s: Option<f64>,
+    /// Also write the report as JSON to this file (`-`: standard output,
+    /// instead of the table).
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -129,6 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(args) => replay_command(args),
         Command::CheckConfig { file } => check_config(file),
         Command::Model(args) => model_command(args),
+        Command::Eval(args) => eval_command(args),
         Command::Run(args) => run_command(args),
         Command::Devices { config } => devices_command(config),
     }
@@ -209,13 +270,81 @@ fn replay_command(args: ReplayArgs) -> Result<ExitCode> {
         start_time,
         print_calls: !args.quiet,
     };
-    let report = replay::run(&config, &request)?;
+    let several = request.files.len() > 1;
+    let mut plot = args.plot.map(|target| PlotFiles::new(&target, several));
+    let mut evidence_config = config.evidence.clone();
+    if let Some(dir) = args.clips {
+        evidence_config.dir = dir;
+        evidence_config.enabled = true;
+    }
+    let mut evidence = evidence_config.enabled.then(|| {
+        ReplayEvidence::new(&evidence_config, &config.endpoint, config.model.hop_frames)
+    });
+    let mut observers: Vec<&mut dyn ReplayObserver> = Vec::new();
+    if let Some(plot) = plot.as_mut() {
+        observers.push(plot);
+    }
+    if let Some(evidence) = evidence.as_mut() {
+        observers.push(evidence);
+    }
+    let report = replay::run_observed(&config, &request, &mut observers)?;
     eprintln!("{}", report.summary_line());
+    if let Some(evidence) = &evidence {
+        let stats = evidence.stats();
+        eprintln!(
+            "evidence: {} call{} written to {}{}",
+            stats.written,
+            if stats.written == 1 { "" } else { "s" },
+            evidence_config.dir.display(),
+            if stats.failed > 0 {
+                format!(", {} could not be written (see the log)", stats.failed)
+            } else {
+                String::new()
+            }
+        );
+    }
     Ok(if report.failed_files() > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn eval_command(args: EvalArgs) -> Result<ExitCode> {
+    let (config, source) = load_config(&args.model)?;
+    config.validate(&source)?;
+    init_logging(&config);
+    let labels = LabelMap::parse(&args.map)
+        .map_err(anyhow::Error::msg)
+        .context("--map")?;
+    let source = match args.detections {
+        Some(events) => DetectionSource::Files {
+            events,
+            frames: args.frames,
+        },
+        None => DetectionSource::Replay(args.replay),
+    };
+    let request = EvalRequest {
+        truth: args.truth,
+        class_column: args.class_column,
+        source,
+        background: args.background,
+        settings: EvalSettings {
+            min_iou: args.iou,
+            labels,
+            call_score: config.endpoint.call_score,
+            duration_s: args.duration_s,
+        },
+    };
+    let report = eval::run(&config, &request)?;
+    let json_to_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
+    if !json_to_stdout {
+        print!("{report}");
+    }
+    if let Some(path) = &args.json {
+        eval::write_json(&report, path)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_config(file: Option<PathBuf>) -> Result<ExitCode> {

@@ -115,6 +115,35 @@ impl ReplayReport {
     }
 }
 
+/// Sees each file of a replay as it is processed: its samples, final frame
+/// probabilities and call records, in stream order. `--plot`, `--clips` and
+/// `rumbled eval` are observers, so they see exactly what the other
+/// outputs see.
+pub trait ReplayObserver {
+    /// A file starts: its stream context, the model and the file's sample
+    /// rate. An error fails the file.
+    fn begin_file(
+        &mut self,
+        path: &Path,
+        ctx: &StreamContext,
+        manifest: &Manifest,
+        sample_rate: u32,
+    ) -> Result<()>;
+    /// The file's next samples (mono, at its own rate, before gain), given
+    /// before the detector hears them.
+    fn samples(&mut self, _samples: &[f32]) {}
+    /// Final probabilities, one row of `ctx.labels.len()` values per frame,
+    /// from frame `first_frame` on.
+    fn frames(&mut self, _first_frame: u64, _probs: &[f32]) {}
+    /// A call record (any phase), after the frames it was decided on.
+    fn record(&mut self, _record: &CallRecord) {}
+    /// The file is done, `audio_s` seconds of it read (also after a decode
+    /// error part-way). An error fails the file.
+    fn end_file(&mut self, _audio_s: f64) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Finds the manifest to use: the configured one, or the shipped default
 /// next to the binary, in the package's share directory, or in the checkout.
 pub fn manifest_path(config: &Config) -> PathBuf {
@@ -154,6 +183,15 @@ pub fn load_model(config: &Config) -> Result<Model> {
 /// Replays every file of `request`; fails only when nothing can start
 /// (model, output files); per-file problems are in the report.
 pub fn run(config: &Config, request: &ReplayRequest) -> Result<ReplayReport> {
+    run_observed(config, request, &mut [])
+}
+
+/// [`run`], with `observers` shown every file as it is processed.
+pub fn run_observed(
+    config: &Config,
+    request: &ReplayRequest,
+    observers: &mut [&mut dyn ReplayObserver],
+) -> Result<ReplayReport> {
     let mut model = load_model(config)?;
     let mut events = open_events(request.events.as_deref())?;
     if let Some(dir) = &request.raven_dir {
@@ -172,6 +210,7 @@ pub fn run(config: &Config, request: &ReplayRequest) -> Result<ReplayReport> {
             events: events.as_deref_mut(),
             seq: &mut seq,
             progress: &progress,
+            observers: &mut *observers,
         };
         let file_report = job.run(path);
         if let Some(error) = &file_report.0.error {
@@ -232,13 +271,14 @@ fn progress_bar(files: &[PathBuf]) -> ProgressBar {
 }
 
 /// One file's run: decode, detect, write.
-struct FileJob<'a> {
+struct FileJob<'a, 'o> {
     config: &'a Config,
     request: &'a ReplayRequest,
     model: &'a mut Model,
     events: Option<&'a mut (dyn EventSink + 'static)>,
     seq: &'a mut u64,
     progress: &'a ProgressBar,
+    observers: &'a mut [&'o mut dyn ReplayObserver],
 }
 
 /// Per-file outputs that follow the file's own timeline.
@@ -247,7 +287,7 @@ struct FileOutputs {
     frames: Option<FrameCsvWriter<File>>,
 }
 
-impl FileJob<'_> {
+impl FileJob<'_, '_> {
     fn run(&mut self, path: &Path) -> (FileReport, StageTimes) {
         let mut report = FileReport {
             path: path.to_path_buf(),
@@ -287,6 +327,9 @@ impl FileJob<'_> {
         )?;
         let ctx = self.stream_context(path, &manifest);
         let mut outputs = self.open_file_outputs(path, &ctx, rate)?;
+        for observer in self.observers.iter_mut() {
+            observer.begin_file(path, &ctx, &manifest, rate)?;
+        }
         let mut samples = Vec::with_capacity(READ_CHUNK);
         let mut out = DetectorOutput::default();
         let chunk = (READ_CHUNK as u64 * u64::from(rate) / 16_000).max(256) as usize;
@@ -297,6 +340,9 @@ impl FileJob<'_> {
             match audio.read(&mut samples, chunk) {
                 Ok(0) => break Ok(()),
                 Ok(n) => {
+                    for observer in self.observers.iter_mut() {
+                        observer.samples(&samples);
+                    }
                     out.clear();
                     detector.push(&samples, &mut *self.model, &mut out)?;
                     self.deliver(&out, &ctx, &mut outputs, report)?;
@@ -316,8 +362,17 @@ impl FileJob<'_> {
         if let Some(frames) = outputs.frames.as_mut() {
             frames.flush().context("writing the frames CSV")?;
         }
+        // Every observer finishes its file even if one fails, so none is
+        // left half-way; the first failure is the file's.
+        let mut observed = Ok(());
+        for observer in self.observers.iter_mut() {
+            let result = observer.end_file(report.audio_s);
+            if observed.is_ok() {
+                observed = result;
+            }
+        }
         read_result?;
-        Ok(())
+        observed
     }
 
     fn stream_context(&self, path: &Path, manifest: &Manifest) -> StreamContext {
@@ -393,9 +448,15 @@ impl FileJob<'_> {
                     .context("writing the frames CSV")?;
             }
         }
+        for observer in self.observers.iter_mut() {
+            observer.frames(out.first_frame, &out.probs);
+        }
         for event in &out.events {
             *self.seq += 1;
             let record = CallRecord::from_event(event, ctx, *self.seq);
+            for observer in self.observers.iter_mut() {
+                observer.record(&record);
+            }
             if let Some(sink) = self.events.as_deref_mut() {
                 sink.emit(&record).context("writing an event")?;
             }
@@ -422,8 +483,9 @@ impl FileJob<'_> {
     }
 }
 
-/// `out.csv` for one recording; `out.<recording>.csv` when there are several.
-fn per_file_path(target: &Path, stem: &str, several: bool) -> PathBuf {
+/// `out.csv` for one recording; `out.<recording>.csv` when there are several
+/// (any per-recording output: frame CSVs, plots).
+pub fn per_file_path(target: &Path, stem: &str, several: bool) -> PathBuf {
     if !several {
         return target.to_path_buf();
     }
