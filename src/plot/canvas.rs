@@ -2,6 +2,8 @@
 //! PNG encoding. Everything clips at the edges, so callers can draw marks
 //! that fall partly outside the image without checking.
 
+use std::collections::HashMap;
+
 use font8x8::legacy::BASIC_LEGACY;
 
 /// Width and height of one character of the built-in 8x8 bitmap font.
@@ -54,9 +56,15 @@ const MAGMA: [[f32; 3]; 9] = [
     [252.0, 253.0, 191.0],
 ];
 
-/// Maps `v` in [0, 1] (clamped; NaN reads as 0) to the magma colour map.
+/// Shades of the colour map: fewer than a PNG palette holds, so pictures
+/// can be stored with one byte per pixel.
+const MAGMA_SHADES: f32 = 200.0;
+
+/// Maps `v` in [0, 1] (clamped; NaN reads as 0) to one of 201 shades of the
+/// magma colour map.
 pub fn magma(v: f32) -> Rgb {
     let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+    let v = (v * MAGMA_SHADES).round() / MAGMA_SHADES;
     let pos = v * (MAGMA.len() - 1) as f32;
     let i = (pos as usize).min(MAGMA.len() - 2);
     let t = pos - i as f32;
@@ -172,16 +180,51 @@ impl Canvas {
         text.chars().count() as i64 * i64::from(GLYPH_PX)
     }
 
-    /// Encodes the image as an 8-bit RGB PNG.
+    /// Encodes the image as PNG: indexed (one byte per pixel, about a
+    /// third of the size) when it has at most 256 colours, as the plots
+    /// do, else 8-bit RGB.
     pub fn encode_png(&self) -> Result<Vec<u8>, png::EncodingError> {
         let mut out = Vec::new();
         let mut encoder = png::Encoder::new(&mut out, self.width, self.height);
-        encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(&self.pixels)?;
-        writer.finish()?;
+        match self.palette() {
+            Some((palette, indices)) => {
+                encoder.set_color(png::ColorType::Indexed);
+                encoder.set_palette(palette);
+                let mut writer = encoder.write_header()?;
+                writer.write_image_data(&indices)?;
+                writer.finish()?;
+            }
+            None => {
+                encoder.set_color(png::ColorType::Rgb);
+                let mut writer = encoder.write_header()?;
+                writer.write_image_data(&self.pixels)?;
+                writer.finish()?;
+            }
+        }
         Ok(out)
+    }
+
+    /// The image's colours (RGB triples) and each pixel's index among
+    /// them; `None` past 256 colours.
+    fn palette(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let mut colours: HashMap<[u8; 3], u8> = HashMap::new();
+        let mut palette = Vec::new();
+        let mut indices = Vec::with_capacity(self.pixels.len() / 3);
+        for px in self.pixels.chunks_exact(3) {
+            let key = [px[0], px[1], px[2]];
+            let index = match colours.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let i = u8::try_from(colours.len()).ok()?;
+                    colours.insert(key, i);
+                    palette.extend_from_slice(&key);
+                    i
+                }
+            };
+            indices.push(index);
+        }
+        Some((palette, indices))
     }
 }
 
@@ -223,16 +266,35 @@ mod tests {
         assert!(luma(magma(0.25)) < luma(magma(0.75)));
     }
 
-    #[test]
-    fn png_round_trips() {
-        let mut c = Canvas::new(5, 2, Rgb::PANEL);
-        c.set(4, 1, Rgb(1, 2, 3));
-        let bytes = c.encode_png().expect("encodes");
-        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    /// Decodes a PNG to RGB, palette expanded: (width, height, pixels).
+    fn decode(bytes: Vec<u8>) -> (u32, u32, Vec<u8>) {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::EXPAND);
         let mut reader = decoder.read_info().expect("decodes");
         let mut buf = vec![0; reader.output_buffer_size().expect("size")];
         let info = reader.next_frame(&mut buf).expect("frame");
-        assert_eq!((info.width, info.height), (5, 2));
-        assert_eq!(&buf[27..30], &[1, 2, 3]);
+        (info.width, info.height, buf)
+    }
+
+    #[test]
+    fn few_colours_are_indexed_and_round_trip() {
+        let mut c = Canvas::new(5, 2, Rgb::PANEL);
+        c.set(4, 1, Rgb(1, 2, 3));
+        assert_eq!(c.palette().map(|(p, _)| p.len()), Some(6));
+        let (w, h, rgb) = decode(c.encode_png().expect("encodes"));
+        assert_eq!((w, h), (5, 2));
+        assert_eq!(&rgb[27..30], &[1, 2, 3]);
+        assert_eq!(&rgb[..3], &[24, 24, 28]);
+    }
+
+    #[test]
+    fn many_colours_fall_back_to_rgb() {
+        let mut c = Canvas::new(20, 20, Rgb::BLACK);
+        for i in 0..400 {
+            c.set(i % 20, i / 20, Rgb((i % 256) as u8, (i / 256) as u8, 7));
+        }
+        assert!(c.palette().is_none());
+        let (_, _, rgb) = decode(c.encode_png().expect("encodes"));
+        assert_eq!(&rgb[399 * 3..400 * 3], &[143, 1, 7]);
     }
 }
