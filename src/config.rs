@@ -691,6 +691,8 @@ mod tests {
             ("[input]\nkind = \"file\"\n", "input.file"),
             ("[station]\nname = \"st 03/#\"\n", "station.name"),
             ("[log]\nlevel = \"=[\"\n", "log.level"),
+            ("[evidence]\npre_roll_s = -1.0\n", "evidence.pre_roll_s"),
+            ("[evidence]\nmax_disk_mb = 0\n", "evidence.max_disk_mb"),
             ("[daemon]\nring_s = 0.0\n", "daemon.ring_s"),
             ("[daemon]\nretry_max_s = 0.5\n", "daemon.retry_max_s"),
             ("[mqtt]\nport = 0\n", "mqtt.port"),
