@@ -231,10 +231,10 @@ def framewise(probs_list, y_list):
     return out, p, y
 
 
-def run_rumbled(binary, wav, labels):
+def run_rumbled(binary, wav, manifest):
     with tempfile.TemporaryDirectory() as td:
         ev = os.path.join(td, "events.jsonl")
-        r = subprocess.run([binary, "replay", wav, "--events", ev], capture_output=True,
+        r = subprocess.run([binary, "replay", wav, "--model", manifest, "--events", ev, "-q"], capture_output=True,
                            text=True, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"rumbled replay failed ({r.returncode}): {r.stderr[-2000:]}")
@@ -312,7 +312,7 @@ def main():
     print(f"data ready in {time.time() - t0:.0f} s", file=sys.stderr)
 
     per_rate = {}
-    probs_all, y_all, counters, rcounters = [], [], [], []
+    probs_all, y_all, counters, rcounters, keep_all = [], [], [], [], []
     infer_s = audio_s = 0.0
     for name, rate, x, calls, wav in tests:
         t1 = time.time()
@@ -320,12 +320,17 @@ def main():
         infer_s += time.time() - t1
         audio_s += len(x) / rate
         y = frame_labels([(b, e, c) for b, e, c, _ in calls], len(probs), labels)
+        # frames of calls below 0 dB SNR (and no louder call): "don't care" for *_snr_ge_0dB
+        ylo = frame_labels([(b, e, c) for b, e, c, s in calls if s < 0], len(probs), labels)
+        yhi = frame_labels([(b, e, c) for b, e, c, s in calls if s >= 0], len(probs), labels)
+        keep_all.append(~((ylo[:, 0] == 0) & (yhi[:, 0] == 1)))
         dets = detect(probs, labels, a.on, a.off, a.min_dur, a.merge_gap)
         c = score_file(dets, calls)
         probs_all.append(probs)
         y_all.append(y)
         counters.append(c)
-        pr = per_rate.setdefault(rate, {"p": [], "y": [], "c": []})
+        pr = per_rate.setdefault(rate, {"p": [], "y": [], "c": [], "k": []})
+        pr["k"].append(keep_all[-1])
         pr["p"].append(probs)
         pr["y"].append(y)
         pr["c"].append(c)
@@ -334,7 +339,9 @@ def main():
             if path is None:
                 path = os.path.join(tempfile.gettempdir(), f"rumbled-eval-{name}.wav")
                 ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
-            rcounters.append(score_file(run_rumbled(a.rumbled, path, labels), calls))
+            rcounters.append(score_file(run_rumbled(a.rumbled, path, os.path.abspath(a.model)), calls))
+            if wav is None:
+                os.remove(path)
         print(f"{name}: {len(calls)} calls, {len(dets)} detections", file=sys.stderr)
 
     res = {"model": {"name": m["name"], "version": m["version"], "sha256": m["sha256"]},
@@ -345,6 +352,10 @@ def main():
            "detector": {"kind": "python hysteresis (evaluate.py)", "on": a.on, "off": a.off,
                         "min_dur_s": a.min_dur, "merge_gap_s": a.merge_gap, "iou": 0.3}}
     fw, P, Y = framewise(probs_all, y_all)
+    keep = np.concatenate(keep_all)
+    fw["call_ap_max_snr_ge_0dB"] = round(average_precision(P[keep, 1:].max(1), 1 - Y[keep, 0]), 4)
+    fw["class_auc_snr_ge_0dB"] = {lab: round(roc_auc(P[keep, k], Y[keep, k]), 4)
+                                  for k, lab in enumerate(labels[1:], 1)}
     for k, lab in enumerate(labels[1:], 1):
         fw["class_auc"][lab] = round(roc_auc(P[:, k], Y[:, k]), 4)
     fw["class_auc_mean"] = round(float(np.nanmean(list(fw["class_auc"].values()))), 4)
@@ -358,6 +369,8 @@ def main():
         ag = aggregate(d["c"])
         res["by_rate"][str(rate)] = {
             "call_ap": f["call_ap_max"],
+            "call_ap_snr_ge_0dB": round(average_precision(
+                Pr[np.concatenate(d["k"]), 1:].max(1), 1 - Yr[np.concatenate(d["k"]), 0]), 4),
             "f1_regions_snr_ge_0dB": ag["events_vs_regions_snr_ge_0dB"]["f1"],
             "f1_regions": ag["events_vs_regions"]["f1"],
             "label_accuracy": ag["label_accuracy"],
@@ -366,11 +379,16 @@ def main():
                 [mm for c in d["c"] for (cls, mm), (snr, _) in zip(c["rate_calls"], c["snr"])
                  if cls == "rumble" and snr >= 0])), 4)}
     if confs:
-        nfa, hours = 0, 0.0
+        nfa, hours, rfa = 0, 0.0, 0
         fa_kinds = []
         for name, rate, x, _, _ in confs:
             probs, _ = predict(m, sess, x, rate)
             dets = detect(probs, labels, a.on, a.off, a.min_dur, a.merge_gap)
+            if a.rumbled:
+                path = os.path.join(tempfile.gettempdir(), f"rumbled-eval-{name}.wav")
+                ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
+                rfa += len(run_rumbled(a.rumbled, path, os.path.abspath(a.model)))
+                os.remove(path)
             nfa += len(dets)
             hours += len(x) / rate / 3600
             fa_kinds += [(name, round(d[0], 2), round(d[1] - d[0], 2), d[2]) for d in dets]
@@ -380,6 +398,9 @@ def main():
                                "confounders": "all kinds present, rates x2, no calls "
                                               f"(seeds {CONF_SEED0}+, rates cycled)",
                                "detections": fa_kinds[:50]}
+        if a.rumbled:
+            res["false_alarms"]["rumbled_count"] = rfa
+            res["false_alarms"]["rumbled_per_hour"] = round(rfa / hours, 3)
     res["speed"] = {"onnxruntime_1_thread_realtime_factor": round(infer_s / max(audio_s, 1), 5)}
     res["eval_s"] = round(time.time() - t0)
     txt = json.dumps(clean(res), indent=1)

@@ -12,6 +12,7 @@ Checkpoint format (torch.save dict): config (EdgeAST kwargs), state_dict,
 mean, std, labels, provenance.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -62,6 +63,25 @@ def verify(model: torch.nn.Module, path: str, tol: float = 1e-5) -> float:
     return worst
 
 
+def summarise_metrics(r: dict) -> dict:
+    """The headline numbers of an evaluate.py result, for the manifest."""
+    ev = r["events"]
+    out = {"test_set": r.get("test"), "detector": r.get("detector"),
+           "framewise_call_ap": r["framewise"]["call_ap_max"],
+           "framewise_call_ap_snr_ge_0dB": r["framewise"].get("call_ap_max_snr_ge_0dB"),
+           "class_roc_auc": r["framewise"]["class_auc"],
+           "class_roc_auc_mean": r["framewise"]["class_auc_mean"],
+           "event_f1_snr_ge_0dB": ev["events_vs_regions_snr_ge_0dB"]["f1"],
+           "event_f1_all": ev["events_vs_regions"]["f1"],
+           "label_accuracy": ev["label_accuracy"],
+           "recall_by_snr": {k: v["recall"] for k, v in ev["recall_by_snr"].items()},
+           "by_recorder_rate": r.get("by_rate")}
+    if "false_alarms" in r:
+        out["false_alarms_per_hour_confounders"] = r["false_alarms"]["per_hour"]
+        out["false_alarm_hours"] = r["false_alarms"]["hours"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ckpt", help="checkpoint from train.py")
@@ -71,6 +91,8 @@ def main():
     ap.add_argument("--name", default="rumbled-edge-ev5")
     ap.add_argument("--version", default=None)
     ap.add_argument("--out-dir", default=HERE)
+    ap.add_argument("--metrics", help="evaluate.py JSON: its summary goes into provenance.metrics")
+    ap.add_argument("--trained-on", help="override provenance.trained_on")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -95,6 +117,12 @@ def main():
     else:
         ap.error("give --ckpt or --random-init")
     model.eval()
+    prov = dict(prov)
+    if a_metrics := args.metrics:
+        with open(a_metrics) as f:
+            prov["metrics"] = summarise_metrics(json.load(f))
+    if args.trained_on:
+        prov["trained_on"] = args.trained_on
 
     onnx_path = os.path.join(args.out_dir, f"{args.name}.onnx")
     export_onnx(model, onnx_path)

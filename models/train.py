@@ -326,9 +326,17 @@ def main():
     print(f"model {model.config}: {nparam / 1e6:.2f} M parameters", file=sys.stderr)
 
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
-    warm = min(300, a.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / a.steps))))
+    warm = max(1, min(300, a.steps // 10))
+    t_train = time.time()
+
+    def lr_factor(s):
+        # warm-up, then cosine decay over the steps or over --max-minutes, whichever ends first
+        prog = s / a.steps
+        if a.max_minutes:
+            prog = max(prog, (time.time() - t_train) / (a.max_minutes * 60))
+        return min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     sampler = Sampler(train, mean, std, rng)
     model.train()
     best = (float("inf"), None)
