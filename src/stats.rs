@@ -147,8 +147,7 @@ impl<M: WindowModel + ?Sized> WindowModel for TimedModel<'_, M> {
     ) -> Result<(), ModelError> {
         let started = Instant::now();
         let result = self.inner.infer(window, frames, out);
-        self.times_ms
-            .push(started.elapsed().as_secs_f32() * 1000.0);
+        self.times_ms.push(started.elapsed().as_secs_f32() * 1000.0);
         result
     }
 }

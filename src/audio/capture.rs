@@ -175,11 +175,7 @@ pub fn choose_format(
 /// host prefix), or a case-insensitive part of its description.
 pub fn device_matches(spec: &str, id: &str, description: &str) -> bool {
     let bare_id = id.split_once(':').map_or(id, |(_, rest)| rest);
-    spec == id
-        || spec == bare_id
-        || description
-            .to_lowercase()
-            .contains(&spec.to_lowercase())
+    spec == id || spec == bare_id || description.to_lowercase().contains(&spec.to_lowercase())
 }
 
 /// Every device of the default host with its input formats, for
@@ -259,7 +255,13 @@ fn describe_ranges(ranges: impl Iterator<Item = SupportedStreamConfigRange>) -> 
             None => by_format.push((r.sample_format(), ch, ch, lo, hi)),
         }
     }
-    let span = |a: u64, b: u64| if a == b { a.to_string() } else { format!("{a}-{b}") };
+    let span = |a: u64, b: u64| {
+        if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        }
+    };
     by_format
         .into_iter()
         .map(|(format, ch_lo, ch_hi, lo, hi)| {
@@ -326,7 +328,7 @@ fn open_capture(
     };
     let ranges: Vec<_> = device
         .supported_input_configs()
-        .map_err(|e| err("cannot list its formats", e))?
+        .map_err(|e| err("cannot open it", e))?
         .collect();
     let format =
         choose_format(&ranges, settings.model_rate, settings.channel).map_err(|reason| {
@@ -354,7 +356,9 @@ fn open_capture(
         _ => build::<u8>(&device, config, settings.channel, writer, &health),
     }
     .map_err(|e| err("cannot open a capture stream", e))?;
-    stream.play().map_err(|e| err("cannot start capturing", e))?;
+    stream
+        .play()
+        .map_err(|e| err("cannot start capturing", e))?;
     tracing::info!(
         "capturing from {name}: {} Hz, {} ch, {}, channel {}",
         format.sample_rate,
@@ -535,7 +539,10 @@ fn supervise(
         // station with its microphone unplugged for a week logs at a
         // bounded rate (one line per retry_max) without hiding it.
         if failures == 1 {
-            tracing::error!("capture: {reason}; retrying in {:.1} s", delay.as_secs_f64());
+            tracing::error!(
+                "capture: {reason}; retrying in {:.1} s",
+                delay.as_secs_f64()
+            );
         } else {
             tracing::warn!(
                 "capture: {reason} (attempt {failures}); retrying in {:.1} s",
@@ -555,7 +562,8 @@ fn watch(
     lost_at: Option<Instant>,
     backoff: &mut Backoff,
 ) -> Result<(), String> {
-    let poll = (settings.stall_timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let poll =
+        (settings.stall_timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
     let mut seen = 0;
     let mut last_progress = Instant::now();
     let mut resumed = false;

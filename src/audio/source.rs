@@ -281,7 +281,10 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(r.read(&mut out, 100), ReadOutcome::Samples(8));
         assert!(w.push([9.0, 10.0].into_iter()));
-        assert_eq!(r.read(&mut out, 100), ReadOutcome::Gap(Gap { at: 8, len: 7 }));
+        assert_eq!(
+            r.read(&mut out, 100),
+            ReadOutcome::Gap(Gap { at: 8, len: 7 })
+        );
         assert_eq!(r.read(&mut out, 100), ReadOutcome::Samples(2));
         assert_eq!(out[8..], [9.0, 10.0]);
         assert_eq!(c.samples.load(Ordering::Relaxed), 10);
@@ -298,7 +301,10 @@ mod tests {
         w.push([3.0; 2].into_iter()); // closes the gap at 6
         w.push([4.0; 2].into_iter());
         assert_eq!(r.read(&mut out, 100), ReadOutcome::Samples(2));
-        assert_eq!(r.read(&mut out, 100), ReadOutcome::Gap(Gap { at: 6, len: 6 }));
+        assert_eq!(
+            r.read(&mut out, 100),
+            ReadOutcome::Gap(Gap { at: 6, len: 6 })
+        );
         assert_eq!(r.read(&mut out, 100), ReadOutcome::Samples(4));
         assert_eq!(out, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0, 3.0, 4.0, 4.0]);
     }

@@ -27,9 +27,7 @@ use anyhow::{Context, Result, anyhow};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::audio::capture::{CaptureCounters, DeviceSourceConfig, spawn_device_source};
-use crate::audio::source::{
-    FileSourceConfig, RingCounters, Segment, ring, spawn_file_source,
-};
+use crate::audio::source::{FileSourceConfig, RingCounters, Segment, ring, spawn_file_source};
 use crate::audio::{AudioError, AudioFile, ChannelMode};
 use crate::config::{ChannelSelect, Config, InputKind};
 use crate::pipeline::DetectorConfig;
@@ -136,7 +134,9 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
     signals.close();
     let ControlLoop { sink_tx, .. } = control;
     drop(sink_tx);
-    let deadline = outcome.as_ref().map_or_else(|_| Instant::now(), |(_, d)| *d)
+    let deadline = outcome
+        .as_ref()
+        .map_or_else(|_| Instant::now(), |(_, d)| *d)
         + STOP_DEADLINE;
     wait_until_finished(&sink_thread, deadline)
         .context("the outputs did not finish writing in time")?;
@@ -298,7 +298,11 @@ impl ControlLoop {
                 Ok(Control::Signal(SIGHUP)) => self.reload(),
                 Ok(Control::Signal(signal)) => {
                     let asked = Instant::now();
-                    let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                    let name = if signal == SIGINT {
+                        "SIGINT"
+                    } else {
+                        "SIGTERM"
+                    };
                     tracing::info!("{name} received: closing open calls and stopping");
                     stop.store(true, Ordering::Relaxed);
                     // Fails only if processing already ended; its result

@@ -91,6 +91,7 @@ impl Processing {
             prev_end: None,
             remaining_s: self.max_audio_s,
             stopping: false,
+            gaps: GapLog::default(),
             out: DetectorOutput::default(),
             times_ms: Vec::new(),
         };
@@ -122,14 +123,8 @@ impl Processing {
                     }
                 }
                 ReadOutcome::Gap(gap) => {
-                    let rate = f64::from(stream.segment.rate);
-                    let lost = gap.len as f64 / rate;
-                    tracing::warn!(
-                        "processing fell behind: {} samples ({lost:.2} s) dropped at {:.2} s; \
-                         calls open then are ended as truncated",
-                        gap.len,
-                        stream.ctx.offset_s(0) + stream.detector_samples as f64 / rate
-                    );
+                    let lost = gap.len as f64 / f64::from(stream.segment.rate);
+                    state.gaps.note(lost);
                     self.end_stream(stream, &mut state)?;
                     self.lock_stats().deaf_s += lost;
                     self.restart_after_gap(stream, gap.len)?;
@@ -169,7 +164,10 @@ impl Processing {
                 Command::Stop => state.stopping = true,
                 Command::SetEndpoint(cfg, reply) => {
                     let result = match stream.as_deref_mut() {
-                        Some(s) => s.detector.set_endpoint_config(&cfg).map_err(|e| e.to_string()),
+                        Some(s) => s
+                            .detector
+                            .set_endpoint_config(&cfg)
+                            .map_err(|e| e.to_string()),
                         None => Ok(()),
                     };
                     if result.is_ok() {
@@ -317,6 +315,38 @@ impl Processing {
     }
 }
 
+/// Overrun gaps, logged at most once per [`GAP_LOG_EVERY`] so a CPU that
+/// cannot keep up does not also flood the log.
+#[derive(Default)]
+struct GapLog {
+    last: Option<Instant>,
+    gaps: u64,
+    lost_s: f64,
+}
+
+/// Shortest time between two overrun warnings.
+const GAP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl GapLog {
+    fn note(&mut self, lost_s: f64) {
+        self.gaps += 1;
+        self.lost_s += lost_s;
+        if self.last.is_some_and(|t| t.elapsed() < GAP_LOG_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            "processing fell behind: {:.2} s of audio dropped in {} gap(s); \
+             calls open at a gap are ended as truncated",
+            self.lost_s,
+            self.gaps
+        );
+        *self = GapLog {
+            last: Some(Instant::now()),
+            ..GapLog::default()
+        };
+    }
+}
+
 /// Per-run bookkeeping.
 struct State {
     /// Event sequence number (per run for now).
@@ -327,6 +357,7 @@ struct State {
     prev_end: Option<OffsetDateTime>,
     remaining_s: Option<f64>,
     stopping: bool,
+    gaps: GapLog,
     out: DetectorOutput,
     times_ms: Vec<f32>,
 }

@@ -43,15 +43,15 @@ pub fn sinks_changed(old: &Config, new: &Config) -> bool {
     old.output != new.output
 }
 
-/// Appends to the events file: a restarted daemon must not truncate what
-/// the previous run wrote.
+/// Appends to the events file (a restarted daemon must not truncate what
+/// the previous run wrote), each event as soon as it happens.
 fn open_jsonl(path: &Path) -> Result<JsonlSink<std::fs::File>> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open events file {} (output.events)", path.display()))?;
-    Ok(JsonlSink::new(file, path.display().to_string()))
+    Ok(JsonlSink::new(file, path.display().to_string()).flush_every_event())
 }
 
 /// Logs every event as its JSON record, so the journal alone tells what a
@@ -256,10 +256,12 @@ mod tests {
     fn replacing_sinks_closes_the_old_ones_in_order() {
         let (old, new) = (Recorder::default(), Recorder::default());
         let (tx, thread) = spawn_sink_thread(vec![Box::new(old.clone())]).expect("thread");
-        tx.send(SinkMessage::Event(Box::new(record(1)))).expect("send");
+        tx.send(SinkMessage::Event(Box::new(record(1))))
+            .expect("send");
         tx.send(SinkMessage::Replace(vec![Box::new(new.clone())]))
             .expect("send");
-        tx.send(SinkMessage::Event(Box::new(record(2)))).expect("send");
+        tx.send(SinkMessage::Event(Box::new(record(2))))
+            .expect("send");
         drop(tx);
         thread.join().expect("sink thread");
         assert_eq!(*old.got.lock().expect("lock"), [1]);

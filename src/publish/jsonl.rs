@@ -14,6 +14,7 @@ use crate::detect::{CallPhase, CallRecord};
 pub struct JsonlSink<W: Write> {
     out: BufWriter<W>,
     name: String,
+    flush_every_event: bool,
 }
 
 impl<W: Write> JsonlSink<W> {
@@ -22,13 +23,21 @@ impl<W: Write> JsonlSink<W> {
         Self {
             out: BufWriter::new(out),
             name: name.into(),
+            flush_every_event: false,
         }
+    }
+
+    /// Flushes after every record, not only at call ends: for live
+    /// output, where a start event waiting in a buffer is a late alarm.
+    pub fn flush_every_event(mut self) -> Self {
+        self.flush_every_event = true;
+        self
     }
 
     fn write_line(&mut self, rec: &CallRecord) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, rec)?;
         self.out.write_all(b"\n")?;
-        if rec.phase == CallPhase::End {
+        if rec.phase == CallPhase::End || self.flush_every_event {
             self.out.flush()?;
         }
         Ok(())
@@ -112,6 +121,14 @@ mod tests {
             .map(|l| serde_json::from_str(l).expect("parses"))
             .collect();
         assert_eq!(back, [start, end]);
+    }
+
+    #[test]
+    fn live_output_flushes_every_record() {
+        let buf = Shared::default();
+        let mut sink = JsonlSink::new(buf.clone(), "test").flush_every_event();
+        sink.emit(&record(CallPhase::Start, 1)).expect("emit");
+        assert!(buf.0.borrow().ends_with(b"}\n"));
     }
 
     #[test]
