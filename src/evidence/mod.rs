@@ -37,10 +37,9 @@
 //! Writing never fails the caller: a full or unwritable disk is logged
 //! (once, until writing works again) and counted in [`EvidenceStats`], and
 //! detection goes on. Encoding, drawing and writing happen on the calling
-//! thread when a clip completes: for a 14 s clip, about 50 ms at 16 kHz and
-//! up to 250 ms at 48 kHz (the 0-500 Hz rumble view needs long FFTs)
-//! measured on an x86 development build, several times that on a
-//! Raspberry-Pi-class CPU. A live caller's capture buffer must absorb that
+//! thread when a clip completes: for a 14 s clip at 16 to 48 kHz, drawing
+//! took 15-50 ms and FLAC encoding 20-80 ms on an x86 development build;
+//! expect several times that on a Raspberry-Pi-class CPU. A live caller's capture buffer must absorb that
 //! pause, or the writer runs on a thread of its own fed the same samples
 //! and records.
 

@@ -1,11 +1,13 @@
 //! The evidence picture of one call: the clip's spectrogram with the
 //! detection marked, so a reviewer sees at once what was heard and where.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::canvas::{Canvas, GLYPH_PX, Rgb, magma};
 use super::format_hz;
 use super::spectrum::{FreqScale, Spectrum, brightness, fft_size, top_db};
+use crate::audio::StreamResampler;
 
 /// Width and height of every call image, in pixels.
 pub const CALL_IMAGE_SIZE: (u32, u32) = (800, 280);
@@ -64,19 +66,20 @@ pub fn render_call(view: &CallView) -> Canvas {
     let len = view.samples.len();
     let rows = PLOT_HEIGHT as usize;
     let columns = plot_width as usize;
+    let (samples, rate) = narrow_band(view);
     // Enough bins for half the rows (finer only blurs in time), but never a
     // window longer than half a second.
     let n_fft = fft_size(
-        rows as f64 / 2.0 * f64::from(view.rate) / view.max_hz.max(1.0),
+        rows as f64 / 2.0 * f64::from(rate) / view.max_hz.max(1.0),
         256,
-        fft_size(f64::from(view.rate) / 2.0, 256, usize::MAX),
+        fft_size(f64::from(rate) / 2.0, 256, usize::MAX),
     );
-    let mut spectrum = Spectrum::new(n_fft, view.rate, view.max_hz, rows, FreqScale::Linear);
+    let mut spectrum = Spectrum::new(n_fft, rate, view.max_hz, rows, FreqScale::Linear);
     let mut powers = vec![0.0; columns * rows];
-    if len > 0 {
+    if !samples.is_empty() {
         for (x, column) in powers.chunks_exact_mut(rows).enumerate() {
-            let centre = ((x as f64 + 0.5) * len as f64 / columns as f64) as i64;
-            spectrum.power_rows(view.samples, centre - n_fft as i64 / 2, column);
+            let centre = ((x as f64 + 0.5) * samples.len() as f64 / columns as f64) as i64;
+            spectrum.power_rows(&samples, centre - n_fft as i64 / 2, column);
         }
     }
     let top = top_db(&powers);
@@ -139,6 +142,25 @@ pub fn render_call(view: &CallView) -> Canvas {
     canvas
 }
 
+/// The clip at the lowest round rate that still shows `max_hz` (a 500 Hz
+/// view is drawn from 2 kHz audio), so a rumble at 48 kHz needs 512-point
+/// FFTs instead of 16k-point ones. Wide views, and a resampler that cannot
+/// be built, keep the clip as it is.
+fn narrow_band<'a>(view: &CallView<'a>) -> (Cow<'a, [f32]>, u32) {
+    // 4x the top frequency leaves the resampler's roll-off above the view.
+    let to_hz = ((view.max_hz * 4.0 / 1000.0).ceil() * 1000.0) as u32;
+    if to_hz == 0 || to_hz.saturating_mul(2) > view.rate {
+        return (Cow::Borrowed(view.samples), view.rate);
+    }
+    let Ok(mut resampler) = StreamResampler::new(view.rate, to_hz) else {
+        return (Cow::Borrowed(view.samples), view.rate);
+    };
+    let mut out = Vec::with_capacity(view.samples.len() / (view.rate / to_hz).max(1) as usize + 1);
+    resampler.process(view.samples, &mut out);
+    resampler.flush(&mut out);
+    (Cow::Owned(out), to_hz)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +199,42 @@ mod tests {
             canvas.get(LEFT + plot_width * 7 / 8, bar_y),
             Some(Rgb::BLACK)
         );
+    }
+
+    #[test]
+    fn a_low_tone_shows_at_its_height_at_any_rate() {
+        for rate in [2_000u32, 16_000, 44_100, 48_000] {
+            let samples: Vec<f32> = (0..rate * 4)
+                .map(|i| {
+                    (std::f64::consts::TAU * 125.0 * f64::from(i) / f64::from(rate)).sin() as f32
+                })
+                .collect();
+            let view = CallView {
+                samples: &samples,
+                rate,
+                call: 0..samples.len(),
+                clip_offset_s: 0.0,
+                max_hz: view_max_hz("rumble", rate),
+                title: "",
+                colour: Rgb::WHITE,
+            };
+            let canvas = render_call(&view);
+            let x = LEFT + 300;
+            let luma = |y: u32| {
+                canvas
+                    .get(x, y)
+                    .map_or(0, |c| u32::from(c.0) + u32::from(c.1) + u32::from(c.2))
+            };
+            let brightest = (TOP..TOP + PLOT_HEIGHT)
+                .max_by_key(|&y| luma(y))
+                .expect("rows");
+            // 125 Hz of 500 Hz: a quarter of the way up.
+            let expected = TOP + PLOT_HEIGHT - 1 - PLOT_HEIGHT / 4;
+            assert!(
+                brightest.abs_diff(expected) <= 3,
+                "{rate} Hz: row {brightest}, expected {expected}"
+            );
+        }
     }
 
     #[test]
