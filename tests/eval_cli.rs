@@ -1,55 +1,18 @@
 //! `rumbled eval` on hand-built cases whose every number is known exactly,
 //! and on a replay of the demo recording against its annotations.
 
+mod evidence_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use rumbled::detect::{CALL_SCHEMA, CallPhase, CallRecord, ModelInfo, Scores, SourceInfo};
+use evidence_support::{rumbled, s, stderr};
+use rumbled::detect::{CallPhase, CallRecord};
 use serde_json::Value;
-
-fn rumbled(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rumbled"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run rumbled")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// An end record of a call in `source` from `begin` to `end` seconds.
 fn end_record(source: &str, begin: f64, end: f64, label: &str) -> CallRecord {
-    CallRecord {
-        schema: CALL_SCHEMA.into(),
-        phase: CallPhase::End,
-        id: format!("t-{:012}", (begin * 1000.0) as u64),
-        seq: 1,
-        station: "t".into(),
-        label: label.into(),
-        confidence: 0.9,
-        scores: Scores(vec![(label.into(), 0.9)]),
-        start: None,
-        end: None,
-        duration_s: Some(end - begin),
-        offset_s: begin,
-        source: SourceInfo {
-            kind: "file".into(),
-            name: source.into(),
-        },
-        model: ModelInfo {
-            name: "m".into(),
-            version: "1".into(),
-        },
-        historical: false,
-        end_reason: None,
-        truncated: false,
-    }
+    let code = format!("{:012}", (begin * 1000.0) as u64);
+    evidence_support::end_record(source, begin, end, label, &code)
 }
 
 /// A JSONL file of `records`, each preceded by a start record the

@@ -2,14 +2,22 @@
 //! the disk quota (oldest first, foreign files untouched), and detection
 //! going on when the evidence directory cannot be written.
 
+mod evidence_support;
+
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use rumbled::detect::{CALL_SCHEMA, CallPhase, CallRecord, ModelInfo, Scores, SourceInfo};
+use evidence_support::{demo, end_record, png_size, rumbled, s, stderr};
+use rumbled::detect::{CallPhase, CallRecord};
 use rumbled::evidence::{ClipFormat, EvidenceConfig, EvidenceWriter};
 use serde_json::Value;
+
+/// The end record of a call heard `begin..end` seconds into the stream of
+/// the microphone `mic`.
+fn mic_call(begin: f64, end: f64, label: &str, code: &str) -> CallRecord {
+    end_record("mic", begin, end, label, code)
+}
 
 fn config(dir: &Path) -> EvidenceConfig {
     EvidenceConfig {
@@ -20,36 +28,6 @@ fn config(dir: &Path) -> EvidenceConfig {
         format: ClipFormat::Wav,
         spectrogram: true,
         max_disk_mb: 100,
-    }
-}
-
-/// The end record of a call `begin..end` seconds into the stream; `code`
-/// (12 Crockford characters) makes the id.
-fn call(begin: f64, end: f64, label: &str, code: &str) -> CallRecord {
-    CallRecord {
-        schema: CALL_SCHEMA.into(),
-        phase: CallPhase::End,
-        id: format!("st01-{code}"),
-        seq: 1,
-        station: "st01".into(),
-        label: label.into(),
-        confidence: 0.8,
-        scores: Scores(vec![("rumble".into(), 0.8), ("trumpet".into(), 0.1)]),
-        start: None,
-        end: None,
-        duration_s: Some(end - begin),
-        offset_s: begin,
-        source: SourceInfo {
-            kind: "device".into(),
-            name: "mic".into(),
-        },
-        model: ModelInfo {
-            name: "m".into(),
-            version: "1".into(),
-        },
-        historical: false,
-        end_reason: None,
-        truncated: false,
     }
 }
 
@@ -89,15 +67,6 @@ fn read_clip(path: &Path) -> (u32, Vec<i16>) {
     }
 }
 
-fn png_size(path: &Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(path).expect("png"),
-    ));
-    let reader = decoder.read_info().expect("a valid PNG");
-    let info = reader.info();
-    (info.width, info.height)
-}
-
 #[test]
 fn clips_are_cut_to_the_sample_in_both_formats() {
     for (format, rate) in [(ClipFormat::Wav, 16_000usize), (ClipFormat::Flac, 44_100)] {
@@ -119,7 +88,7 @@ fn clips_are_cut_to_the_sample_in_both_formats() {
             writer.push_samples(chunk);
             pushed += chunk.len();
             if i == 2 {
-                writer.on_event(&call(2.5, 3.75, "rumble", "0000000000AB"));
+                writer.on_event(&mic_call(2.5, 3.75, "rumble", "0000000000AB"));
             }
         }
         assert_eq!(pushed, end - 1);
@@ -163,8 +132,8 @@ fn stream_end_cuts_the_post_roll_and_a_call_near_the_start_its_pre_roll() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut writer = EvidenceWriter::new(&config(dir.path()), 8000, 5.0);
     writer.push_samples(&ramp(0..8000 * 3));
-    writer.on_event(&call(0.25, 1.0, "trumpet", "0000000000AA"));
-    writer.on_event(&call(2.5, 2.9, "trumpet", "0000000000AB"));
+    writer.on_event(&mic_call(0.25, 1.0, "trumpet", "0000000000AA"));
+    writer.on_event(&mic_call(2.5, 2.9, "trumpet", "0000000000AB"));
     writer.finish();
     let clips = files_with(dir.path(), "wav");
     assert_eq!(clips.len(), 2);
@@ -216,7 +185,7 @@ fn the_quota_deletes_the_oldest_evidence_first_and_nothing_else() {
     for (i, code) in codes.iter().enumerate() {
         writer.push_samples(&vec![0.1; 16_000 * 10]);
         let begin = i as f64 * 10.0;
-        writer.on_event(&call(begin, begin + 10.0, "rumble", code));
+        writer.on_event(&mic_call(begin, begin + 10.0, "rumble", code));
         let used: u64 = files_with(dir.path(), "wav")
             .iter()
             .chain(&files_with(dir.path(), "json"))
@@ -251,7 +220,7 @@ fn the_quota_deletes_the_oldest_evidence_first_and_nothing_else() {
     // A call larger than the whole quota is refused, and nothing is lost
     // to make room for it.
     writer.push_samples(&vec![0.1; 16_000 * 40]);
-    writer.on_event(&call(50.0, 90.0, "rumble", "000000000006"));
+    writer.on_event(&mic_call(50.0, 90.0, "rumble", "000000000006"));
     assert_eq!(writer.stats().failed, 1);
     assert_eq!(files_with(dir.path(), "wav").len(), 4);
 }
@@ -264,30 +233,14 @@ fn an_unwritable_directory_is_survived() {
     std::fs::write(&blocker, b"").expect("write");
     let mut writer = EvidenceWriter::new(&config(&blocker.join("evidence")), 8000, 5.0);
     writer.push_samples(&ramp(0..8000 * 4));
-    writer.on_event(&call(1.0, 2.0, "rumble", "0000000000AB"));
-    writer.on_event(&call(2.0, 3.0, "rumble", "0000000000AC"));
+    writer.on_event(&mic_call(1.0, 2.0, "rumble", "0000000000AB"));
+    writer.on_event(&mic_call(2.0, 3.0, "rumble", "0000000000AC"));
     writer.finish();
     assert_eq!(writer.stats().failed, 2);
     assert_eq!(writer.stats().written, 0);
 }
 
 // --- through `rumbled replay` ---
-
-fn rumbled(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rumbled"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run rumbled")
-}
-
-fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo/demo.wav")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 #[test]
 fn replay_clips_hold_exactly_the_recordings_samples() {
@@ -311,11 +264,7 @@ fn replay_clips_hold_exactly_the_recordings_samples() {
         s(&events),
         "-q",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let source: Vec<i16> = hound::WavReader::open(demo())
         .expect("demo")
         .samples::<i16>()
@@ -346,9 +295,7 @@ fn replay_clips_hold_exactly_the_recordings_samples() {
             rumbled::plot::CALL_IMAGE_SIZE
         );
     }
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(&format!("evidence: {} call", ends.len()))
-    );
+    assert!(stderr(&out).contains(&format!("evidence: {} call", ends.len())));
 }
 
 #[test]
@@ -366,7 +313,7 @@ fn replay_goes_on_when_evidence_cannot_be_written() {
         s(&events),
         "-q",
     ]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
         err.contains("evidence") && err.contains("ERROR"),

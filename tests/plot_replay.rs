@@ -1,34 +1,10 @@
 //! `rumbled replay --plot`: one PNG per recording, of the documented size,
 //! and bounded memory however long the recording.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod evidence_support;
 
+use evidence_support::{demo, png_size, rumbled, s, stderr};
 use rumbled::plot::{PLOT_WIDTH, RecordingPlot};
-
-fn rumbled(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rumbled"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run rumbled")
-}
-
-fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo/demo.wav")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn png_size(path: &Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(path).expect("png"),
-    ));
-    let reader = decoder.read_info().expect("a valid PNG");
-    (reader.info().width, reader.info().height)
-}
 
 fn demo_labels() -> Vec<String> {
     ["not-call", "rumble", "roar", "cry", "trumpet"]
@@ -44,11 +20,7 @@ fn one_plot_per_recording_of_the_documented_size() {
 
     let single = dir.path().join("demo.png");
     let out = rumbled(&["replay", s(&demo()), "--plot", s(&single), "-q"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(png_size(&single), expected);
 
     // Two recordings (one at another rate): NAME.<recording>.png each.
@@ -65,11 +37,7 @@ fn one_plot_per_recording_of_the_documented_size() {
     writer.finalize().expect("finalize");
     let target = dir.path().join("plot.png");
     let out = rumbled(&["replay", s(&demo()), s(&other), "--plot", s(&target), "-q"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(png_size(&dir.path().join("plot.demo.png")), expected);
     assert_eq!(png_size(&dir.path().join("plot.other.png")), expected);
 }
@@ -89,7 +57,7 @@ fn an_unwritable_plot_fails_that_file_only() {
         "-q",
     ]);
     assert_eq!(out.status.code(), Some(1), "the file is reported as failed");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(err.contains("plot.png"), "{err}");
     assert!(
         std::fs::read_to_string(&events)
