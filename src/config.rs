@@ -444,6 +444,10 @@ pub struct DaemonConfig {
     pub retry_max_s: f64,
     /// Seconds of audio the buffer between capture and processing holds.
     pub ring_s: f64,
+    /// Announce calls from provisional frames, about a hop after their
+    /// onset, instead of a window's length later (marked `provisional`,
+    /// then confirmed or retracted).
+    pub early_start: bool,
 }
 
 impl Default for DaemonConfig {
@@ -454,6 +458,7 @@ impl Default for DaemonConfig {
             retry_initial_s: 1.0,
             retry_max_s: 30.0,
             ring_s: 10.0,
+            early_start: true,
         }
     }
 }

@@ -88,6 +88,7 @@ pub struct Detector {
     scaled: Vec<f32>,
     resampled: Vec<f32>,
     features: Vec<f32>,
+    provisional: Vec<f32>,
     samples_in: u64,
     times: StageTimes,
 }
@@ -125,6 +126,7 @@ impl Detector {
             scaled: Vec::new(),
             resampled: Vec::new(),
             features: Vec::new(),
+            provisional: Vec::new(),
             samples_in: 0,
             times: StageTimes::default(),
         })
@@ -143,6 +145,26 @@ impl Detector {
     /// Output frames finalised so far.
     pub fn frames_out(&self) -> u64 {
         self.windower.frames_out()
+    }
+
+    /// Inference windows run so far: the provisional frames change only
+    /// when this does.
+    pub fn windows_run(&self) -> u64 {
+        self.windower.windows_run()
+    }
+
+    /// The events the endpointer would add if the frames that are not final
+    /// yet were final as they stand now: an early view of calls still being
+    /// decided, for alarms that cannot wait until every window covering a
+    /// frame has run (a window's length, 10 s for the default model). The
+    /// detector itself is not changed.
+    pub fn preview(&mut self, events: &mut Vec<CallEvent>) {
+        self.provisional.clear();
+        self.windower.provisional(&mut self.provisional);
+        let mut endpointer = self.endpointer.clone();
+        for frame in self.provisional.chunks_exact(self.classes) {
+            endpointer.push(frame, events);
+        }
     }
 
     /// Calls currently open in the endpointer.

@@ -22,7 +22,8 @@ fn captured_audio_gives_the_same_events_as_replay_of_it() {
     device.make_fifo();
     let live = device.dir.path().join("live.jsonl");
     let config = device.config(&format!(
-        "[input]\ndevice = \"replay test\"\n[output]\nevents = \"{}\"\n",
+        // Only final starts: exactly the records replay writes.
+        "[input]\ndevice = \"replay test\"\n[output]\nevents = \"{}\"\n[daemon]\nearly_start = false\n",
         live.display()
     ));
     let samples = read_wav(&demo());

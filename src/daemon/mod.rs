@@ -14,6 +14,7 @@
 //! - **control** (the caller's thread): signals (SIGTERM/SIGINT stop,
 //!   SIGHUP reload), periodic stats, and the orderly end.
 
+pub mod early;
 pub mod processing;
 pub mod sinks;
 
@@ -103,6 +104,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         sinks: sinks::SinkFeeder::new(sink_tx.clone()),
         stats: stats.clone(),
         max_audio_s: options.max_audio_s,
+        early_start: config.daemon.early_start,
     };
     let finished_tx = control_tx.clone();
     std::thread::Builder::new()

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
+use super::early::EarlyStarts;
 use super::sinks::SinkFeeder;
 use crate::audio::source::{ReadOutcome, Segment};
 use crate::detect::{CallRecord, EndpointConfig, StreamContext};
@@ -69,6 +70,8 @@ pub struct Processing {
     pub stats: Arc<Mutex<ProcessingStats>>,
     /// Stop after this many seconds of audio.
     pub max_audio_s: Option<f64>,
+    /// Announce calls from provisional frames ([`EarlyStarts`]).
+    pub early_start: bool,
 }
 
 /// The segment being read and its detector.
@@ -76,6 +79,7 @@ struct Stream {
     segment: Segment,
     detector: Detector,
     ctx: StreamContext,
+    early: Option<EarlyStarts>,
     /// Samples of the current detector's stream (since the segment start
     /// or the last gap).
     detector_samples: u64,
@@ -93,6 +97,7 @@ impl Processing {
             stopping: false,
             gaps: GapLog::default(),
             out: DetectorOutput::default(),
+            records: Vec::new(),
             times_ms: Vec::new(),
         };
         let mut current: Option<Stream> = None;
@@ -164,10 +169,13 @@ impl Processing {
                 Command::Stop => state.stopping = true,
                 Command::SetEndpoint(cfg, reply) => {
                     let result = match stream.as_deref_mut() {
-                        Some(s) => s
-                            .detector
-                            .set_endpoint_config(&cfg)
-                            .map_err(|e| e.to_string()),
+                        Some(s) => {
+                            let applied = s.detector.set_endpoint_config(&cfg);
+                            if let (Ok(()), Some(early)) = (&applied, s.early.as_mut()) {
+                                early.set_rules(&cfg, s.ctx.frame_s);
+                            }
+                            applied.map_err(|e| e.to_string())
+                        }
                         None => Ok(()),
                     };
                     if result.is_ok() {
@@ -198,6 +206,7 @@ impl Processing {
         Ok(Stream {
             segment,
             detector,
+            early: self.new_early(&ctx),
             ctx,
             detector_samples: 0,
             anchored: false,
@@ -210,6 +219,11 @@ impl Processing {
             ..self.detector.clone()
         };
         Detector::new(&self.manifest, &cfg).context("setting up the detector")
+    }
+
+    fn new_early(&self, ctx: &StreamContext) -> Option<EarlyStarts> {
+        self.early_start
+            .then(|| EarlyStarts::new(&self.detector.endpoint, ctx.frame_s))
     }
 
     /// Anchors a new segment: its first sample was captured `n + waiting`
@@ -246,6 +260,7 @@ impl Processing {
             .map(|anchor| anchor + time::Duration::seconds_f64(skip_s));
         stream.detector_samples = 0;
         stream.detector = self.new_detector(stream.segment.rate)?;
+        stream.early = self.new_early(&stream.ctx);
         Ok(())
     }
 
@@ -268,7 +283,7 @@ impl Processing {
             stream.detector.push(buf, &mut timed, &mut state.out)?;
         }
         stream.detector_samples += buf.len() as u64;
-        self.deliver(stream, state, started, buf.len() as f64 / rate);
+        self.deliver(stream, state, started, buf.len() as f64 / rate, false);
         Ok(reached)
     }
 
@@ -288,22 +303,42 @@ impl Processing {
                     ),
             );
         }
-        self.deliver(stream, state, started, 0.0);
+        self.deliver(stream, state, started, 0.0, true);
         Ok(())
     }
 
-    fn deliver(&mut self, stream: &Stream, state: &mut State, started: Instant, audio_s: f64) {
-        for event in &state.out.events {
+    /// Publishes the events of the last push (`last`: of the stream's end).
+    fn deliver(
+        &mut self,
+        stream: &mut Stream,
+        state: &mut State,
+        started: Instant,
+        audio_s: f64,
+        last: bool,
+    ) {
+        let events = &state.out.events;
+        let records = &mut state.records;
+        match stream.early.as_mut() {
+            Some(early) if last => early.finish(events, &stream.ctx, records),
+            Some(early) => early.records(&mut stream.detector, events, &stream.ctx, records),
+            None => records.extend(
+                events
+                    .iter()
+                    .map(|ev| CallRecord::from_event(ev, &stream.ctx, 0)),
+            ),
+        }
+        let published = records.len() as u64;
+        for mut record in records.drain(..) {
             state.seq += 1;
-            self.sinks
-                .send(CallRecord::from_event(event, &stream.ctx, state.seq));
+            record.seq = state.seq;
+            self.sinks.send(record);
         }
         let busy = started.elapsed();
         let mut stats = self.lock_stats();
         stats.audio_s += audio_s;
         stats.interval_audio_s += audio_s;
         stats.interval_busy += busy;
-        stats.events += state.out.events.len() as u64;
+        stats.events += published;
         stats.open_calls = stream.detector.open_calls();
         stats.interval_inference_ms.append(&mut state.times_ms);
     }
@@ -359,5 +394,6 @@ struct State {
     stopping: bool,
     gaps: GapLog,
     out: DetectorOutput,
+    records: Vec<CallRecord>,
     times_ms: Vec<f32>,
 }

@@ -216,7 +216,7 @@ enum AgnosticScore {
 
 /// The configuration resolved against the model: thresholds, and times in
 /// frames.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Rules {
     onset: f32,
     offset: f32,
@@ -304,7 +304,7 @@ impl Rules {
 
 /// The recent probability frames that open calls and onset runs may still
 /// need for their means.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct History {
     probs: VecDeque<f32>,
     first_frame: u64,
@@ -436,7 +436,7 @@ impl Emitter<'_> {
 }
 
 /// One segmentation track: all call classes together, or one class.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Track {
     class: Option<usize>,
     /// First frame of the current run of frames `>= onset`.
@@ -586,7 +586,7 @@ impl Track {
 
 /// Streaming endpointer: turns the model's per-frame probabilities into call
 /// events, frame by frame, with bounded memory.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Endpointer {
     rules: Rules,
     tracks: Vec<Track>,

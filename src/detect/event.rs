@@ -41,6 +41,9 @@ pub enum EndReason {
     Split,
     /// The stream ended while the call was still sounding.
     EndOfStream,
+    /// A provisional start (see [`CallRecord::provisional`]) that the final
+    /// frames did not confirm: there was no call after all.
+    Retracted,
 }
 
 /// One endpointer decision about one call, in stream frames.
@@ -185,6 +188,17 @@ pub struct CallRecord {
     /// True when the stream stopped before the call did.
     #[serde(default)]
     pub truncated: bool,
+    /// True on a start sent early, from frames that are not final yet (the
+    /// live daemon's low-latency alarm). Later records of the call carry the
+    /// same id: an `update` with `provisional` false once the final frames
+    /// confirm it, or an `end` with reason `retracted` if they do not.
+    /// Absent when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub provisional: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl CallRecord {
@@ -225,6 +239,7 @@ impl CallRecord {
             historical: false,
             end_reason: ev.end_reason,
             truncated: ev.end_reason == Some(EndReason::EndOfStream),
+            provisional: false,
         }
     }
 }

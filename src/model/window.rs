@@ -209,6 +209,19 @@ impl Windower {
         self.buf_start = self.next_start;
     }
 
+    /// Appends the current estimate of each frame that a window has
+    /// covered but that is not final yet (windows still to run will average
+    /// into it); they follow the last final frame. Returns how many.
+    pub fn provisional(&self, out: &mut Vec<f32>) -> usize {
+        let count = (self.covered.saturating_sub(self.emitted) as usize).min(self.weights.len());
+        for slot in 0..count {
+            let w = self.weights[slot];
+            let sums = &self.sums[slot * self.classes..(slot + 1) * self.classes];
+            out.extend(sums.iter().map(|s| s / w));
+        }
+        count
+    }
+
     fn emit_until(&mut self, until: u64, out: &mut Vec<f32>) {
         let count = until.saturating_sub(self.emitted) as usize;
         let count = count.min(self.weights.len());
