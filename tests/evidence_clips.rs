@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use evidence_support::{demo, end_record, png_size, rumbled, s, stderr};
-use rumbled::detect::{CallPhase, CallRecord};
+use rumbled::detect::{CallPhase, CallRecord, EndReason};
 use rumbled::evidence::{ClipFormat, EvidenceConfig, EvidenceWriter};
 use serde_json::Value;
 
@@ -223,6 +223,19 @@ fn the_quota_deletes_the_oldest_evidence_first_and_nothing_else() {
     writer.on_event(&mic_call(50.0, 90.0, "rumble", "000000000006"));
     assert_eq!(writer.stats().failed, 1);
     assert_eq!(files_with(dir.path(), "wav").len(), 4);
+}
+
+#[test]
+fn a_retracted_start_leaves_no_evidence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut writer = EvidenceWriter::new(&config(dir.path()), 8000, 5.0);
+    writer.push_samples(&ramp(0..8000 * 4));
+    let mut retracted = mic_call(1.0, 2.0, "rumble", "0000000000AB");
+    retracted.end_reason = Some(EndReason::Retracted);
+    writer.on_event(&retracted);
+    writer.finish();
+    assert_eq!(writer.stats(), Default::default());
+    assert!(files_with(dir.path(), "json").is_empty());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::detect::{CallPhase, CallRecord};
+use crate::detect::CallRecord;
 
 /// Why an input file could not be read; every variant names the file,
 /// and row problems the line.
@@ -83,7 +83,7 @@ pub fn read_detections(path: &Path) -> Result<BTreeMap<String, Vec<CallRecord>>,
             line: i + 1,
             problem: format!("not a rumbled.call/1 record: {e}"),
         })?;
-        if record.phase != CallPhase::End {
+        if !super::is_call_end(&record) {
             continue;
         }
         if record.duration_s.is_none() {
@@ -250,6 +250,49 @@ mod tests {
         assert_eq!(pair("/x/probs.demo.csv"), Some(2));
         assert_eq!(pair("demo"), Some(2));
         assert_eq!(pair("demonstration.txt"), None);
+    }
+
+    #[test]
+    fn detections_are_end_records_of_heard_calls() {
+        use crate::detect::{CallEvent, CallPhase, EndReason, StreamContext};
+        let ctx = StreamContext {
+            station: "st".into(),
+            source_kind: "file".into(),
+            source_name: "a.wav".into(),
+            model_name: "m".into(),
+            model_version: "1".into(),
+            labels: vec!["not-call".into(), "rumble".into()],
+            background: Some(0),
+            frame_s: 0.16,
+            anchor: None,
+            offset_base_s: 0.0,
+        };
+        let event = |phase, start_frame, end_reason| CallEvent {
+            phase,
+            call: 0,
+            track: None,
+            label: 1,
+            confidence: 0.9,
+            scores: vec![0.1, 0.9],
+            start_frame,
+            end_frame: (phase == CallPhase::End).then_some(start_frame + 10),
+            end_reason,
+        };
+        let lines: Vec<String> = [
+            event(CallPhase::Start, 0, None),
+            event(CallPhase::End, 0, Some(EndReason::Quiet)),
+            event(CallPhase::Start, 50, None),
+            event(CallPhase::End, 50, Some(EndReason::Retracted)),
+        ]
+        .iter()
+        .map(|e| serde_json::to_string(&CallRecord::from_event(e, &ctx, 1)).expect("json"))
+        .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("e.jsonl");
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        let read = read_detections(&path).expect("reads");
+        assert_eq!(read["a"].len(), 1, "the retracted start is no call");
+        assert_eq!(read["a"][0].offset_s, 0.0);
     }
 
     #[test]

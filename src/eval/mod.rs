@@ -26,7 +26,7 @@ pub use labels::{LabelMap, Mapped};
 pub use report::{EvalReport, EvalSettings, Recording, evaluate};
 
 use crate::config::Config;
-use crate::detect::{CallPhase, CallRecord, StreamContext};
+use crate::detect::{CallPhase, CallRecord, EndReason, StreamContext};
 use crate::model::Manifest;
 use crate::publish::read_selection_table;
 use crate::replay::{self, ReplayObserver, ReplayRequest};
@@ -90,6 +90,12 @@ pub fn run(config: &Config, request: &EvalRequest) -> Result<EvalReport> {
         attach_frames(&mut recordings, frames, &request.background)?;
     }
     Ok(evaluate(&recordings, &request.settings))
+}
+
+/// Whether `record` ends a call that was heard: an end record, but not the
+/// retraction of a provisional start (the live daemon's early starts).
+fn is_call_end(record: &CallRecord) -> bool {
+    record.phase == CallPhase::End && record.end_reason != Some(EndReason::Retracted)
 }
 
 /// A detection as an interval, unless its label is mapped away.
@@ -291,7 +297,7 @@ impl ReplayObserver for Collector {
     }
 
     fn record(&mut self, record: &CallRecord) {
-        if record.phase != CallPhase::End {
+        if !is_call_end(record) {
             return;
         }
         if let Some(rec) = self.current.as_mut()

@@ -55,7 +55,7 @@ pub use clip::ClipFormat;
 use ring::SampleRing;
 use store::EvidenceStore;
 
-use crate::detect::{CallPhase, CallRecord, EndpointConfig, StreamContext};
+use crate::detect::{CallPhase, CallRecord, EndReason, EndpointConfig, StreamContext};
 use crate::model::Manifest;
 use crate::plot::{CallView, class_colour, render_call, view_max_hz};
 use crate::replay::ReplayObserver;
@@ -266,7 +266,8 @@ impl EvidenceWriter {
     /// Takes a call record; an `end` record schedules the call's evidence
     /// (written at once if its post-roll has already been pushed).
     pub fn on_event(&mut self, record: &CallRecord) {
-        if record.phase != CallPhase::End {
+        // A retracted provisional start was never a call: nothing to keep.
+        if record.phase != CallPhase::End || record.end_reason == Some(EndReason::Retracted) {
             return;
         }
         let rate = f64::from(self.rate);

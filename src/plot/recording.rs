@@ -12,7 +12,7 @@ use super::bins::{Reduce, TimeBins};
 use super::canvas::{Canvas, GLYPH_PX, Rgb, class_colour, magma};
 use super::spectrum::{FreqScale, Spectrum, brightness, fft_size, top_db};
 use super::{format_hz, format_time, save_png};
-use crate::detect::{CallPhase, CallRecord, StreamContext};
+use crate::detect::{CallPhase, CallRecord, EndReason, StreamContext};
 use crate::model::Manifest;
 use crate::replay::{ReplayObserver, per_file_path};
 
@@ -135,24 +135,26 @@ impl RecordingPlot {
         }
     }
 
-    /// Marks a finished call in its class's lane; other records are ignored,
-    /// as are labels the plot has no lane for.
-    pub fn add_call(&mut self, rec: &CallRecord) {
-        if rec.phase != CallPhase::End {
-            return;
+    /// Marks a finished call in its class's lane and says whether it did:
+    /// other records (and retracted provisional starts, which were never
+    /// calls) are ignored, as are labels the plot has no lane for.
+    pub fn add_call(&mut self, rec: &CallRecord) -> bool {
+        if rec.phase != CallPhase::End || rec.end_reason == Some(EndReason::Retracted) {
+            return false;
         }
         let Some(lane) = self
             .classes
             .iter()
             .position(|&c| self.labels.get(c) == Some(&rec.label))
         else {
-            return;
+            return false;
         };
         let frame_s = self.frame_s.max(f64::EPSILON);
         let start = (rec.offset_s / frame_s).round().max(0.0) as u64;
         let frames = (rec.duration_s.unwrap_or(0.0) / frame_s).round().max(1.0) as u64;
         self.frames
             .raise(start..start + frames, self.classes.len() + lane, 1.0);
+        true
     }
 
     /// Draws the plot, with `title` on top.
@@ -371,10 +373,9 @@ impl ReplayObserver for PlotFiles {
 
     fn record(&mut self, record: &CallRecord) {
         if let Some(c) = self.current.as_mut()
-            && record.phase == CallPhase::End
+            && c.plot.add_call(record)
         {
             c.calls += 1;
-            c.plot.add_call(record);
         }
     }
 
@@ -474,7 +475,7 @@ mod tests {
         plot.push_samples(&vec![0.0; 16 * 8000]);
         plot.push_frames(0, &probs[..150]);
         plot.push_frames(50, &probs[150..]);
-        plot.add_call(&end_record(1, 50, 60));
+        assert!(plot.add_call(&end_record(1, 50, 60)));
         let canvas = plot.render("test");
         assert_eq!((canvas.width(), canvas.height()), plot.image_size());
         assert_eq!(
