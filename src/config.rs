@@ -262,6 +262,9 @@ pub struct MqttConfig {
     pub home_assistant: bool,
     /// Home Assistant's discovery prefix.
     pub discovery_prefix: String,
+    /// How long `replay --mqtt` waits at its end for the broker to
+    /// acknowledge the spool, and a stopping daemon for its `stopped`, seconds.
+    pub drain_timeout_s: f64,
 }
 
 impl Default for MqttConfig {
@@ -287,6 +290,7 @@ impl Default for MqttConfig {
             spool_max_age_days: 30,
             home_assistant: false,
             discovery_prefix: "homeassistant".into(),
+            drain_timeout_s: 10.0,
         }
     }
 }
@@ -390,6 +394,12 @@ impl MqttConfig {
             if value == 0 {
                 return Err((key, "must be at least 1".into()));
             }
+        }
+        if !(self.drain_timeout_s.is_finite() && self.drain_timeout_s >= 0.0) {
+            return Err((
+                "drain_timeout_s",
+                format!("{} must be a number of seconds >= 0", self.drain_timeout_s),
+            ));
         }
         if !topic_ok(&self.discovery_prefix) {
             return Err((

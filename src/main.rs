@@ -119,6 +119,10 @@ struct ReplayArgs {
     /// Do not print calls as they are found.
     #[arg(long, short)]
     quiet: bool,
+    /// Also publish the events over MQTT ([mqtt] section), numbered in the
+    /// station's sequence, and wait for the broker to acknowledge them.
+    #[arg(long)]
+    mqtt: bool,
     /// Draw each recording's spectrogram, class probabilities and calls into
     /// this PNG (NAME.<recording>.png when several are given).
     #[arg(long)]
@@ -253,6 +257,8 @@ fn replay_command(args: ReplayArgs) -> Result<ExitCode> {
     if let Some(offset) = args.offset {
         config.endpoint.offset = offset;
     }
+    // Only the flag publishes a replay, whatever the station's config says.
+    config.mqtt.enabled = args.mqtt;
     config.validate(&source)?;
     init_logging(&config);
     let start_time = args

@@ -19,7 +19,10 @@ use crate::config::{ChannelSelect, Config};
 use crate::detect::{CallPhase, CallRecord, StreamContext};
 use crate::model::{Manifest, Model, ModelOptions};
 use crate::pipeline::{Detector, DetectorConfig, DetectorOutput, StageTimes};
-use crate::publish::{EventSink, FrameCsvWriter, JsonlSink, RavenWriter};
+use crate::publish::{
+    EventSink, FanOut, FrameCsvWriter, JsonlSink, MqttHandle, MqttPublisher, RavenWriter, Role,
+    SeqSource,
+};
 
 /// Name of the shipped default model's manifest.
 pub const DEFAULT_MANIFEST: &str = "rumbled-edge-ev5.json";
@@ -194,13 +197,13 @@ pub fn run_observed(
 ) -> Result<ReplayReport> {
     let mut model = load_model(config)?;
     let mut events = open_events(request.events.as_deref())?;
+    let (mut seq, mqtt) = start_mqtt(config, &mut events)?;
     if let Some(dir) = &request.raven_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create Raven directory {}", dir.display()))?;
     }
     let started = Instant::now();
     let mut report = ReplayReport::default();
-    let mut seq = 0u64;
     let progress = progress_bar(&request.files);
     for path in &request.files {
         let mut job = FileJob {
@@ -223,6 +226,9 @@ pub fn run_observed(
     if let Some(sink) = events.as_deref_mut() {
         sink.close().context("closing the events output")?;
     }
+    if let Some(handle) = mqtt {
+        finish_mqtt(handle, config);
+    }
     report.elapsed = started.elapsed();
     Ok(report)
 }
@@ -232,6 +238,49 @@ fn add_times(total: &mut StageTimes, t: StageTimes) {
     total.fbank += t.fbank;
     total.model += t.model;
     total.endpoint += t.endpoint;
+}
+
+/// With `[mqtt] enabled` (`replay --mqtt`): events are numbered in the
+/// station's persisted sequence and also published through the spool, so a
+/// replay on a station checks the whole chain to the subscriber. Otherwise
+/// numbers start at 1 and nothing is published.
+fn start_mqtt(
+    config: &Config,
+    events: &mut Option<Box<dyn EventSink>>,
+) -> Result<(SeqSource, Option<MqttHandle>)> {
+    if !config.mqtt.enabled {
+        return Ok((SeqSource::in_memory(), None));
+    }
+    let (station, state) = (&config.station.name, &config.state.dir);
+    let seq =
+        SeqSource::open(state, station).context("opening the state database (`state.dir`)")?;
+    let (sink, handle) = MqttPublisher::start(&config.mqtt, station, Role::Replay, state)
+        .context("starting MQTT publishing")?;
+    let mut sinks: Vec<Box<dyn EventSink>> = events.take().into_iter().collect();
+    sinks.push(Box::new(sink));
+    *events = Some(Box::new(FanOut(sinks)));
+    Ok((seq, Some(handle)))
+}
+
+/// Waits up to `[mqtt] drain_timeout_s` for the broker to acknowledge
+/// every spooled event; what is left stays spooled for the next run.
+fn finish_mqtt(handle: MqttHandle, config: &Config) {
+    let timeout = Duration::from_secs_f64(config.mqtt.drain_timeout_s);
+    let drained = handle.wait_drained(timeout);
+    let stats = handle.stats();
+    if drained {
+        tracing::info!(
+            acked = stats.acked,
+            "MQTT: every event acknowledged by the broker"
+        );
+    } else {
+        tracing::warn!(
+            spooled = stats.spool_depth,
+            "MQTT: {} event(s) not acknowledged within {timeout:?}; they stay in the spool and go out with the next `replay --mqtt`",
+            stats.spool_depth
+        );
+    }
+    handle.shutdown(Duration::from_secs(2));
 }
 
 fn open_events(path: Option<&Path>) -> Result<Option<Box<dyn EventSink>>> {
@@ -276,7 +325,7 @@ struct FileJob<'a, 'o> {
     request: &'a ReplayRequest,
     model: &'a mut Model,
     events: Option<&'a mut (dyn EventSink + 'static)>,
-    seq: &'a mut u64,
+    seq: &'a mut SeqSource,
     progress: &'a ProgressBar,
     observers: &'a mut [&'o mut dyn ReplayObserver],
 }
@@ -452,8 +501,8 @@ impl FileJob<'_, '_> {
             observer.frames(out.first_frame, &out.probs);
         }
         for event in &out.events {
-            *self.seq += 1;
-            let record = CallRecord::from_event(event, ctx, *self.seq);
+            let seq = self.seq.next_seq().context("numbering an event")?;
+            let record = CallRecord::from_event(event, ctx, seq);
             for observer in self.observers.iter_mut() {
                 observer.record(&record);
             }

@@ -25,3 +25,32 @@ pub trait EventSink {
     /// Writes out whatever is buffered; call once at the end of the stream.
     fn close(&mut self) -> anyhow::Result<()>;
 }
+
+/// Several sinks as one: every record goes to every sink, in order, even
+/// when an earlier one fails (the first error is returned), so a full disk
+/// under a JSONL file does not keep a call from the MQTT spool.
+pub struct FanOut(pub Vec<Box<dyn EventSink>>);
+
+impl EventSink for FanOut {
+    fn emit(&mut self, rec: &CallRecord) -> anyhow::Result<()> {
+        let mut first = Ok(());
+        for sink in &mut self.0 {
+            let result = sink.emit(rec);
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
+    }
+
+    fn close(&mut self) -> anyhow::Result<()> {
+        let mut first = Ok(());
+        for sink in &mut self.0 {
+            let result = sink.close();
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
+    }
+}

@@ -16,10 +16,12 @@
 //! whatever the broker or this process does; subscribers de-duplicate by the
 //! record's `id`.
 //!
-//! A record is sent with `historical: true` when it is delivered late: it
-//! was spooled before the current connection came up (the broker was away,
-//! or a previous run of rumbled spooled it before dying) or it is being
-//! re-sent after a reconnect.
+//! A record is sent with `historical: true` when it is delivered late: a
+//! previous run of rumbled spooled it (and died or stopped before the broker
+//! had it), or it was spooled while the broker was unreachable, or it is
+//! re-sent after a reconnect. Records spooled while the first connection of
+//! a run is still being set up are not late: a call heard in the first
+//! seconds after a station boots is live news.
 //!
 //! # Topics (`<prefix>` = `[mqtt] topic_prefix`, default `rumbled/<station>`)
 //!
@@ -289,6 +291,8 @@ impl MqttPublisher {
         };
         let sink_spool = Spool::open(state_dir, queue, limits, true)?;
         let reader = sink_spool.reader()?;
+        // What is in the spool now was spooled by an earlier run.
+        let late_until = reader.watermark()?;
         let counters = sink_spool.counters();
         let prefix = config.topic_prefix(station);
         let options = mqtt_options(config, station, &role, &prefix)?;
@@ -317,6 +321,7 @@ impl MqttPublisher {
                 Duration::from_secs_f64(config.backoff_max_s),
             ),
             link: LinkState::Starting,
+            late_until,
         };
         let thread = std::thread::Builder::new()
             .name("rumbled-mqtt".into())
@@ -723,8 +728,6 @@ struct Session {
     cursor: i64,
     /// Event publishes handed to rumqttc and not yet acknowledged.
     inflight: usize,
-    /// Highest spool row when the connection came up: rows up to it are late.
-    watermark: i64,
     /// Shutting down: no new records go out.
     closing: bool,
 }
@@ -757,6 +760,8 @@ struct Publisher {
     cmds: mpsc::UnboundedReceiver<Command>,
     backoff: Backoff,
     link: LinkState,
+    /// Spool rows up to this one are delivered as `historical`.
+    late_until: i64,
 }
 
 impl Publisher {
@@ -851,7 +856,6 @@ impl Publisher {
             stopped_acked: false,
             cursor: 0,
             inflight: 0,
-            watermark: 0,
             closing: false,
         };
         loop {
@@ -917,7 +921,10 @@ impl Publisher {
         self.backoff.reset();
         self.shared.connected.store(true, Ordering::Relaxed);
         self.shared.connections.fetch_add(1, Ordering::Relaxed);
-        s.watermark = self.spool.watermark().map_err(|e| e.to_string())?;
+        if self.link != LinkState::Starting {
+            // Back after a failure: everything spooled until now is late.
+            self.late_until = self.spool.watermark().map_err(|e| e.to_string())?;
+        }
         let depth = self.spool.counters().depth();
         tracing::info!(
             broker = %self.broker, spooled = depth,
@@ -979,7 +986,7 @@ impl Publisher {
                 return Ok(());
             }
             for event in batch {
-                let payload = if event.row <= s.watermark {
+                let payload = if event.row <= self.late_until {
                     mark_historical(event.payload)
                 } else {
                     event.payload

@@ -53,6 +53,11 @@ pub const STATE_DB: &str = "state.sqlite";
 /// Layout version of the database, in SQLite's `user_version`.
 const SCHEMA_VERSION: i64 = 1;
 
+/// 2024-01-01 in Unix milliseconds: a record stamped earlier was stamped by
+/// an unset clock (a Raspberry Pi without a real-time clock boots in 1970
+/// until NTP answers), so its age is unknown and it is never shed for age.
+const PLAUSIBLE_MS: i64 = 1_704_067_200_000;
+
 /// How long a statement waits for another connection's write lock before
 /// failing; writes are short, so this is only reached when something hangs.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -357,18 +362,19 @@ impl Spool {
         );
     }
 
-    /// Sheds records older than the age bound; returns how many.
+    /// Sheds records older than the age bound; returns how many. Records
+    /// stamped by an unset clock are kept (see [`PLAUSIBLE_MS`]).
     pub fn shed_expired(&mut self) -> Result<u64, SpoolError> {
         let cutoff = now_ms().saturating_sub(self.limits.max_age.as_millis() as i64);
         let mut stmt = self
             .conn
             .prepare_cached(
-                "DELETE FROM events WHERE queue = ?1 AND created_ms < ?2
+                "DELETE FROM events WHERE queue = ?1 AND created_ms < ?2 AND created_ms >= ?3
                  RETURNING row, event_id, length(payload)",
             )
             .map_err(self.db())?;
         let removed = stmt
-            .query_map(params![self.queue, cutoff], |r| {
+            .query_map(params![self.queue, cutoff, PLAUSIBLE_MS], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get::<_, i64>(2)?))
             })
             .map_err(self.db())?
@@ -681,6 +687,13 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(spool.shed_expired().expect("shed"), 1);
         assert_eq!(spool.counters().depth(), 0);
+        // A record stamped by an unset clock (1970) has no known age.
+        spool.append(&record(2)).expect("append");
+        spool
+            .conn
+            .execute("UPDATE events SET created_ms = 1000", [])
+            .expect("backdate");
+        assert_eq!(spool.shed_expired().expect("shed"), 0);
         spool.checkpoint().expect("checkpoint");
     }
 
@@ -700,7 +713,10 @@ mod tests {
         assert_eq!(again.next_seq().expect("next"), 5);
         assert_eq!(again.last(), 5);
         let mut mem = SeqSource::in_memory();
-        assert_eq!((mem.next_seq().expect("1"), mem.next_seq().expect("2")), (1, 2));
+        assert_eq!(
+            (mem.next_seq().expect("1"), mem.next_seq().expect("2")),
+            (1, 2)
+        );
     }
 
     #[test]

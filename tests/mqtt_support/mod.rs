@@ -420,10 +420,10 @@ pub fn call(n: u64) -> [CallRecord; 2] {
     ]
 }
 
-/// Checks a subscriber's view of `calls` calls: every id's start and end
-/// arrived, the first start before the first end. Returns the number of
-/// duplicate deliveries.
-pub fn check_calls(records: &[CallRecord], calls: u64) -> usize {
+/// Checks a subscriber's view of the synthetic calls `calls`: every id's
+/// start and end arrived, the first start before the first end. Returns the
+/// number of duplicate deliveries.
+pub fn check_calls(records: &[CallRecord], calls: std::ops::Range<u64>) -> usize {
     // Keyed by (id, is end): one entry per record kind of each call.
     let mut first: HashMap<(String, bool), usize> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
@@ -431,7 +431,7 @@ pub fn check_calls(records: &[CallRecord], calls: u64) -> usize {
             .entry((r.id.clone(), r.phase == CallPhase::End))
             .or_insert(i);
     }
-    for n in 0..calls {
+    for n in calls {
         let [start, end] = call(n);
         let s = first.get(&(start.id.clone(), false));
         let e = first.get(&(end.id.clone(), true));
