@@ -146,11 +146,12 @@ impl Processing {
                         self.end_stream(stream, &mut state)?;
                         current = Some(self.open_stream(next)?);
                     }
-                    Err(TryRecvError::Empty) => {
+                    // Nothing new, or a source that has no more streams to
+                    // give (the test input): wait for samples.
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
                         self.sinks.pump();
                         std::thread::sleep(POLL);
                     }
-                    Err(TryRecvError::Disconnected) => {}
                 },
                 ReadOutcome::Ended => {
                     self.end_stream(stream, &mut state)?;
