@@ -11,7 +11,10 @@ pub mod spool;
 
 pub use frames::FrameCsvWriter;
 pub use jsonl::JsonlSink;
-pub use mqtt::{MqttError, MqttHandle, MqttPublisher, MqttSink, MqttStats, Role, StatusInfo};
+pub use mqtt::{
+    MqttError, MqttHandle, MqttPublisher, MqttSink, MqttStats, Role, StatusInfo, StatusPayload,
+    StatusState,
+};
 pub use raven::{RavenError, RavenWriter, Selection, read_selection_table};
 pub use spool::{SeqSource, SpoolError};
 

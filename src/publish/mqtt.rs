@@ -215,7 +215,8 @@ pub struct StatusPayload {
 }
 
 impl StatusPayload {
-    fn new(station: &str, info: &StatusInfo, state: StatusState) -> Self {
+    /// The payload for `state` now; `since` is null for the last will.
+    pub fn new(station: &str, info: &StatusInfo, state: StatusState) -> Self {
         StatusPayload {
             schema: STATUS_SCHEMA.to_owned(),
             state,
