@@ -13,9 +13,9 @@ SUDO=""
 if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
 # Native packages: ALSA headers and pkg-config build cpal's alsa-sys;
-# mosquitto is the real broker the MQTT tests start; systemd provides
-# systemd-analyze for the unit tests.
-APT_PACKAGES=(pkg-config libasound2-dev mosquitto mosquitto-clients python3-pip)
+# mosquitto is the real broker the MQTT tests start, openssl makes their
+# TLS certificates; systemd provides systemd-analyze for the unit tests.
+APT_PACKAGES=(pkg-config libasound2-dev mosquitto mosquitto-clients openssl python3-pip)
 
 setup() {
     local missing=()
