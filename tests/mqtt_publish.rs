@@ -360,3 +360,27 @@ fn tls_and_mutual_tls_with_certificates_made_at_test_time() {
         "an mTLS broker refuses a client without a certificate"
     );
 }
+
+#[test]
+fn home_assistant_discovery_configs_are_retained_when_enabled() {
+    let broker = Broker::start(&BrokerOptions::default());
+    let state = tempfile::tempdir().expect("state dir");
+    let config = MqttConfig {
+        home_assistant: true,
+        ..mqtt_config(broker.port)
+    };
+    let (_sink, handle) =
+        MqttPublisher::start(&config, "st01", daemon_role(), state.path()).expect("start");
+    wait_connected(&handle);
+    // A late subscriber, as Home Assistant restarting: the configs are retained.
+    std::thread::sleep(Duration::from_millis(200));
+    let ha = Subscriber::start(broker.port, "homeassistant/#", "sub-ha");
+    ha.wait_for("two discovery configs", Duration::from_secs(5), |r| {
+        r.len() >= 2
+    });
+    let sensor = &ha.on("homeassistant/binary_sensor/rumbled_st01/call_active/config")[0];
+    assert!(sensor.retain);
+    assert_eq!(sensor.json()["state_topic"], "rumbled/st01/events");
+    let event = &ha.on("homeassistant/event/rumbled_st01/call/config")[0];
+    assert_eq!(event.json()["event_types"][0], "start");
+}

@@ -124,7 +124,12 @@ impl Broker {
     pub fn restart(&mut self) {
         self.kill();
         let log = std::fs::File::create(self.dir.path().join("mosquitto.log")).expect("log");
-        let child = Command::new("mosquitto")
+        // Debian puts it in /usr/sbin, which a non-root PATH may lack.
+        let program = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mosquitto");
+        let child = Command::new(program)
             .arg("-c")
             .arg(&self.conf)
             .stdin(Stdio::null())
