@@ -897,7 +897,14 @@ impl Publisher {
                         return Ended::Lost(e);
                     }
                 }
-                _ = maintenance.tick() => self.maintain(),
+                _ = maintenance.tick() => {
+                    self.maintain();
+                    // Also retries records rumqttc's full queue turned away while
+                    // nothing was in flight to trigger a refill.
+                    if let Err(e) = self.fill(&mut s) {
+                        return Ended::Lost(e);
+                    }
+                }
                 cmd = self.cmds.recv() => match cmd {
                     Some(Command::Stats(payload)) => {
                         if s.client.try_publish(&self.topics.stats, QoS::AtMostOnce, false, payload).is_ok() {

@@ -39,8 +39,8 @@
 //! handed out twice, whichever processes share the station.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -129,9 +129,17 @@ pub struct SpoolCounters {
     depth: AtomicU64,
     bytes: AtomicU64,
     shed: AtomicU64,
+    /// Held across each database change and its counter update (and across
+    /// a re-count), so a re-count never lands between the two.
+    sync: Mutex<()>,
 }
 
 impl SpoolCounters {
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is (); a panic elsewhere leaves nothing broken.
+        self.sync.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Records waiting in the queue.
     pub fn depth(&self) -> u64 {
         self.depth.load(Ordering::Relaxed)
@@ -290,6 +298,7 @@ impl Spool {
     /// Re-reads depth and bytes from the database (another process may
     /// share the queue, and counting rows is cheap with the index).
     pub fn refresh_counters(&self) -> Result<(), SpoolError> {
+        let _sync = self.counters.lock();
         let (depth, bytes): (i64, i64) = self
             .conn
             .query_row(
@@ -316,6 +325,8 @@ impl Spool {
             path: path.clone(),
             source,
         };
+        let counters = Arc::clone(&self.counters);
+        let _sync = counters.lock();
         // IMMEDIATE takes the write lock up front (waiting on the busy
         // timeout), rather than failing mid-transaction on an upgrade.
         let tx = self
@@ -366,6 +377,8 @@ impl Spool {
     /// stamped by an unset clock are kept (see [`PLAUSIBLE_MS`]).
     pub fn shed_expired(&mut self) -> Result<u64, SpoolError> {
         let cutoff = now_ms().saturating_sub(self.limits.max_age.as_millis() as i64);
+        let counters = Arc::clone(&self.counters);
+        let _sync = counters.lock();
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -410,6 +423,7 @@ impl Spool {
     /// Removes a delivered record; false when it was already gone (shed,
     /// or removed by another process sharing the queue).
     pub fn ack(&self, row: i64) -> Result<bool, SpoolError> {
+        let _sync = self.counters.lock();
         let mut stmt = self
             .conn
             .prepare_cached("DELETE FROM events WHERE row = ?1 RETURNING length(payload)")

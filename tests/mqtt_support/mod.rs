@@ -119,6 +119,16 @@ impl Broker {
         }
     }
 
+    /// Stops the broker with SIGTERM: it saves its sessions and queued
+    /// messages first (with persistence).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid has no memory effects.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+
     /// Starts the broker again with the same port and config (and, with
     /// persistence, the same saved state).
     pub fn restart(&mut self) {
@@ -423,6 +433,38 @@ pub fn call(n: u64) -> [CallRecord; 2] {
         CallRecord::from_event(&start, &ctx, 2 * n + 1),
         CallRecord::from_event(&end, &ctx, 2 * n + 2),
     ]
+}
+
+/// Waits until the subscriber has every synthetic call of `calls` on
+/// `topic` (start and end), then checks them with [`check_calls`]; returns
+/// the records and the number of duplicates.
+pub fn wait_calls(
+    sub: &Subscriber,
+    topic: &str,
+    calls: std::ops::Range<u64>,
+    timeout: Duration,
+) -> (Vec<CallRecord>, usize) {
+    let wanted: std::collections::HashSet<(String, bool)> = calls
+        .clone()
+        .flat_map(call)
+        .map(|r| (r.id, r.phase == CallPhase::End))
+        .collect();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let records = sub.records(topic);
+        let got = records
+            .iter()
+            .filter(|r| wanted.contains(&(r.id.clone(), r.phase == CallPhase::End)))
+            .map(|r| (r.id.clone(), r.phase == CallPhase::End))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        if got == wanted.len() || Instant::now() > deadline {
+            // Past the deadline this names the first call missing.
+            let duplicates = check_calls(&records, calls);
+            return (records, duplicates);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Checks a subscriber's view of the synthetic calls `calls`: every id's
