@@ -1,6 +1,9 @@
 //! `rumbled run` live, paced in real time (`cargo bench --bench live`;
 //! `LIVE_MINUTES=N` for another length, 5 by default; `LIVE_HOP=N` to try
-//! another window hop).
+//! another window hop; `LIVE_SCENE=x.wav` to play a recording whose calls
+//! are in `x.selections.txt` (e.g. from `models/soundscape.py`) instead of
+//! the generated one, and `LIVE_MODEL=manifest.json` to measure latency
+//! with that model instead of the energy test model).
 //!
 //! Two daemons play the same generated soundscape as their test input, in
 //! real time, side by side:
@@ -31,12 +34,28 @@ fn main() {
         println!("live: skipped (a real-time benchmark: cargo bench --bench live)");
         return;
     }
-    let minutes: f64 = env_or("LIVE_MINUTES", 5.0);
     let hop: Option<usize> = std::env::var("LIVE_HOP").ok().and_then(|h| h.parse().ok());
     let dir = tempfile::tempdir().expect("tempdir");
-    let (audio, calls) = soundscape(minutes * 60.0);
-    let wav = dir.path().join("soundscape.wav");
-    write_wav(&wav, &audio);
+    let (wav, calls, minutes) = match std::env::var_os("LIVE_SCENE") {
+        Some(scene) => {
+            let wav = PathBuf::from(scene);
+            let reader = hound::WavReader::open(&wav).expect("LIVE_SCENE wav");
+            let minutes =
+                f64::from(reader.duration()) / f64::from(reader.spec().sample_rate) / 60.0;
+            (
+                wav.clone(),
+                truth(&wav.with_extension("selections.txt")),
+                minutes,
+            )
+        }
+        None => {
+            let minutes = env_or("LIVE_MINUTES", 5.0);
+            let (audio, calls) = soundscape(minutes * 60.0);
+            let wav = dir.path().join("soundscape.wav");
+            write_wav(&wav, &audio);
+            (wav, calls, minutes)
+        }
+    };
     println!(
         "live: {minutes} min of real-time test input, {} calls, hop {}",
         calls.len(),
@@ -44,13 +63,17 @@ fn main() {
     );
 
     let resources = start(dir.path(), "resources", &wav, minutes, None, hop);
-    let energy_model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/models/ok_pool.json");
+    let latency_model = std::env::var_os("LIVE_MODEL").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/models/ok_pool.json"),
+        PathBuf::from,
+    );
+    println!("latency model: {}", latency_model.display());
     let latency = start(
         dir.path(),
         "latency",
         &wav,
         minutes,
-        Some(&energy_model),
+        Some(&latency_model),
         hop,
     );
     let started = Instant::now();
@@ -229,6 +252,25 @@ fn report_latency(calls: &[(f64, f64)], arrivals: &[(OffsetDateTime, CallRecord)
     println!(
         "early path: {retracted} provisional starts retracted, {unmatched} starts matching no true call"
     );
+}
+
+/// The calls of a Raven table, overlapping ones merged (the endpointer is
+/// class-agnostic: overlapping calls are one event).
+fn truth(table: &Path) -> Vec<(f64, f64)> {
+    let mut calls: Vec<(f64, f64)> = rumbled::publish::read_selection_table(table, "Class")
+        .expect("truth table")
+        .iter()
+        .map(|s| (s.begin_s, s.end_s))
+        .collect();
+    calls.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut merged: Vec<(f64, f64)> = Vec::new();
+    for (a, b) in calls {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
 }
 
 fn quantile(v: &mut [f64], q: f64) -> f64 {

@@ -454,7 +454,7 @@ pub struct DaemonConfig {
     pub retry_max_s: f64,
     /// Seconds of audio the buffer between capture and processing holds.
     pub ring_s: f64,
-    /// Announce calls from provisional frames, about a hop after their
+    /// Announce calls from provisional frames, about half a hop after their
     /// onset, instead of a window's length later (marked `provisional`,
     /// then confirmed or retracted).
     pub early_start: bool,

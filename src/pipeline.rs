@@ -147,24 +147,35 @@ impl Detector {
         self.windower.frames_out()
     }
 
-    /// Inference windows run so far: the provisional frames change only
-    /// when this does.
+    /// Inference windows run so far (the scheduled ones).
     pub fn windows_run(&self) -> u64 {
         self.windower.windows_run()
+    }
+
+    /// Fbank frames (10 ms each) computed so far.
+    pub fn fbank_frames(&self) -> u64 {
+        self.windower.frames_in()
     }
 
     /// The events the endpointer would add if the frames that are not final
     /// yet were final as they stand now: an early view of calls still being
     /// decided, for alarms that cannot wait until every window covering a
-    /// frame has run (a window's length, 10 s for the default model). The
-    /// detector itself is not changed.
-    pub fn preview(&mut self, events: &mut Vec<CallEvent>) {
+    /// frame has run (a window's length, 10 s for the default model). With
+    /// `model`, one extra window ending at the newest audio is run for this
+    /// view (see [`Windower::provisional`]). Neither the detector's state nor
+    /// its final output changes.
+    pub fn preview<M: WindowModel + ?Sized>(
+        &mut self,
+        model: Option<&mut M>,
+        events: &mut Vec<CallEvent>,
+    ) -> Result<(), PipelineError> {
         self.provisional.clear();
-        self.windower.provisional(&mut self.provisional);
+        self.windower.provisional(model, &mut self.provisional)?;
         let mut endpointer = self.endpointer.clone();
         for frame in self.provisional.chunks_exact(self.classes) {
             endpointer.push(frame, events);
         }
+        Ok(())
     }
 
     /// Calls currently open in the endpointer.

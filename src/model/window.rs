@@ -77,6 +77,7 @@ pub struct Windower {
     /// Output frames covered by at least one window so far.
     covered: u64,
     scratch: Vec<f32>,
+    preview_scratch: Vec<f32>,
     classes: usize,
     windows_run: u64,
 }
@@ -96,6 +97,7 @@ impl Windower {
             emitted: 0,
             covered: 0,
             scratch: Vec::new(),
+            preview_scratch: Vec::new(),
             classes,
             windows_run: 0,
         })
@@ -204,22 +206,78 @@ impl Windower {
         let per = self.cfg.frames_per_output as u64;
         self.next_start += self.cfg.hop_outputs as u64 * per;
         self.emit_until(self.next_start / per, out);
-        let drop = (self.next_start - self.buf_start) as usize * self.cfg.num_bins;
+        // One hop of frames before the next window is kept, so that a
+        // preview window can always end at the newest frame.
+        let keep_from = self
+            .next_start
+            .saturating_sub(self.cfg.hop_outputs as u64 * per)
+            .max(self.buf_start);
+        let drop = (keep_from - self.buf_start) as usize * self.cfg.num_bins;
         self.buf.drain(..drop);
-        self.buf_start = self.next_start;
+        self.buf_start = keep_from;
     }
 
-    /// Appends the current estimate of each frame that a window has
-    /// covered but that is not final yet (windows still to run will average
-    /// into it); they follow the last final frame. Returns how many.
-    pub fn provisional(&self, out: &mut Vec<f32>) -> usize {
-        let count = (self.covered.saturating_sub(self.emitted) as usize).min(self.weights.len());
-        for slot in 0..count {
-            let w = self.weights[slot];
-            let sums = &self.sums[slot * self.classes..(slot + 1) * self.classes];
-            out.extend(sums.iter().map(|s| s / w));
+    /// Appends the current estimate of each frame that is not final yet
+    /// but has been heard, following the last final frame: the mean over
+    /// the windows run so far that covered it and, with `model`, over one
+    /// extra window ending at the newest frame (run for this estimate only,
+    /// never stored, so final frames do not depend on it). Returns how many
+    /// frames were appended.
+    pub fn provisional<M: WindowModel + ?Sized>(
+        &mut self,
+        model: Option<&mut M>,
+        out: &mut Vec<f32>,
+    ) -> Result<usize, ModelError> {
+        let per = self.cfg.frames_per_output as u64;
+        let bins = self.cfg.num_bins;
+        // The extra window: the newest whole output frames, at most a
+        // window's worth, on the global output grid.
+        let start = self
+            .frames_in
+            .saturating_sub(self.cfg.window_frames as u64)
+            .max(self.buf_start)
+            .div_ceil(per)
+            * per;
+        let frames = self.frames_in.saturating_sub(start) as usize;
+        let mut extra = (start / per, 0);
+        self.preview_scratch.clear();
+        if let Some(model) = model
+            && frames >= per as usize
+        {
+            let offset = (start - self.buf_start) as usize * bins;
+            model.infer(
+                &self.buf[offset..offset + frames * bins],
+                frames,
+                &mut self.preview_scratch,
+            )?;
+            extra.1 = self.preview_scratch.len() / self.classes;
         }
-        count
+        let (first, outputs) = extra;
+        let until = self.covered.max(first + outputs as u64);
+        for g in self.emitted..until {
+            let slot = (g - self.emitted) as usize;
+            let scheduled = g < self.covered && slot < self.weights.len();
+            let mut weight = if scheduled { self.weights[slot] } else { 0.0 };
+            let extra_j = (g >= first && g < first + outputs as u64).then(|| (g - first) as usize);
+            let extra_w = extra_j.map_or(0.0, |j| self.weight(j, outputs));
+            weight += extra_w;
+            if weight <= 0.0 {
+                break;
+            }
+            for c in 0..self.classes {
+                let mut sum = if scheduled { self.sums[slot * self.classes + c] } else { 0.0 };
+                if let Some(j) = extra_j {
+                    sum += extra_w * self.preview_scratch[j * self.classes + c];
+                }
+                out.push(sum / weight);
+            }
+        }
+        Ok(until.saturating_sub(self.emitted) as usize)
+    }
+
+    /// Fbank frames received so far.
+    pub fn frames_in(&self) -> u64 {
+        self.frames_in
     }
 
     fn emit_until(&mut self, until: u64, out: &mut Vec<f32>) {
