@@ -2,7 +2,8 @@
 //! a publish while connected (emit -> subscriber, against a plain rumqttc
 //! QoS 1 publish of the same payload to the same local mosquitto).
 //!
-//! `cargo bench --bench spool` (needs mosquitto, as the tests do).
+//! `cargo bench --bench spool` (needs mosquitto, as the tests do); under
+//! `cargo test` it runs a few rounds only, as a smoke test.
 
 #[path = "../tests/mqtt_support/mod.rs"]
 mod mqtt_support;
@@ -15,8 +16,15 @@ use rumbled::publish::spool::{Spool, SpoolLimits};
 use rumbled::publish::{EventSink, MqttPublisher, Role};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
-const APPENDS: usize = 2000;
-const ROUND_TRIPS: usize = 300;
+/// Appends and round trips measured: full under `cargo bench`, a smoke
+/// test under `cargo test`.
+fn sizes() -> (usize, usize) {
+    if std::env::args().any(|a| a == "--bench") {
+        (2000, 300)
+    } else {
+        (40, 10)
+    }
+}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -37,7 +45,7 @@ fn summary(name: &str, mut ms: Vec<f64>) -> (f64, f64) {
 }
 
 /// Durable appends per second, fsync included.
-fn throughput() {
+fn throughput(appends: usize) {
     let dir = tempfile::tempdir().expect("dir");
     let limits = SpoolLimits {
         max_events: 1 << 30,
@@ -45,7 +53,7 @@ fn throughput() {
         max_age: Duration::from_secs(86_400),
     };
     let mut spool = Spool::open(dir.path(), "bench", limits, true).expect("spool");
-    let records: Vec<_> = (0..APPENDS as u64 / 2).flat_map(call).collect();
+    let records: Vec<_> = (0..appends as u64 / 2).flat_map(call).collect();
     let mut each = Vec::with_capacity(records.len());
     let started = Instant::now();
     for rec in &records {
@@ -109,13 +117,14 @@ fn latency(arrivals: &mpsc::Receiver<Arrival>, seq: u64, sent: Instant) -> f64 {
 }
 
 fn main() {
-    throughput();
+    let (appends, round_trips) = sizes();
+    throughput(appends);
 
     let broker = Broker::start(&BrokerOptions::default());
     let (_sub, arrivals) = subscriber(broker.port);
     std::thread::sleep(Duration::from_millis(300));
     // Distinct seq numbers, so each arrival is matched to its publish.
-    let payloads: Vec<_> = (0..ROUND_TRIPS as u64)
+    let payloads: Vec<_> = (0..round_trips as u64)
         .map(|n| call(n)[0].clone())
         .collect();
 
@@ -153,7 +162,7 @@ fn main() {
         sink.emit(rec).expect("emit");
         spooled.push(latency(&arrivals, rec.seq, t));
     }
-    println!("publish -> subscriber, {ROUND_TRIPS} one at a time, local mosquitto:");
+    println!("publish -> subscriber, {round_trips} one at a time, local mosquitto:");
     let (b50, b95) = summary("  rumqttc QoS 1 directly", base);
     let (s50, s95) = summary("  through the spool (MqttSink::emit)", spooled);
     println!(
