@@ -627,13 +627,19 @@ impl Config {
             ("daemon.ring_s", d.ring_s),
         ] {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
-                return Err(invalid(key, format!("{seconds} must be a time in seconds > 0 and <= 86400")));
+                return Err(invalid(
+                    key,
+                    format!("{seconds} must be a time in seconds > 0 and <= 86400"),
+                ));
             }
         }
         if d.retry_max_s < d.retry_initial_s {
             return Err(invalid(
                 "daemon.retry_max_s",
-                format!("{} must be >= daemon.retry_initial_s ({})", d.retry_max_s, d.retry_initial_s),
+                format!(
+                    "{} must be >= daemon.retry_initial_s ({})",
+                    d.retry_max_s, d.retry_initial_s
+                ),
             ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {

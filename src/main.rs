@@ -283,9 +283,9 @@ fn replay_command(args: ReplayArgs) -> Result<ExitCode> {
         evidence_config.dir = dir;
         evidence_config.enabled = true;
     }
-    let mut evidence = evidence_config.enabled.then(|| {
-        ReplayEvidence::new(&evidence_config, &config.endpoint, config.model.hop_frames)
-    });
+    let mut evidence = evidence_config
+        .enabled
+        .then(|| ReplayEvidence::new(&evidence_config, &config.endpoint, config.model.hop_frames));
     let mut observers: Vec<&mut dyn ReplayObserver> = Vec::new();
     if let Some(plot) = plot.as_mut() {
         observers.push(plot);

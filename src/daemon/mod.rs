@@ -31,7 +31,10 @@ use crate::audio::capture::{CaptureCounters, DeviceSourceConfig, spawn_device_so
 use crate::audio::source::{FileSourceConfig, RingCounters, Segment, ring, spawn_file_source};
 use crate::audio::{AudioError, AudioFile, ChannelMode};
 use crate::config::{ChannelSelect, Config, InputKind};
+use crate::detect::ModelInfo;
+use crate::model::Manifest;
 use crate::pipeline::DetectorConfig;
+use crate::publish::{MqttHandle, MqttPublisher, MqttSink, Role, SeqSource, StatusInfo};
 use crate::replay::load_model;
 use crate::stats::{ProcessingStats, StatsReport};
 use processing::{Command, Finish, Processing};
@@ -69,6 +72,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
     let manifest = model.manifest().clone();
     let (sink_tx, sink_thread) =
         spawn_sink_thread(build_sinks(&config)?).context("starting the output thread")?;
+    let (seq, mqtt_sink, mqtt) = start_mqtt(&config, &manifest)?;
     let (control_tx, control_rx) = mpsc::channel();
     let signals = watch_signals(control_tx.clone())?;
 
@@ -105,6 +109,8 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         stats: stats.clone(),
         max_audio_s: options.max_audio_s,
         early_start: config.daemon.early_start,
+        seq,
+        mqtt: mqtt_sink,
     };
     let finished_tx = control_tx.clone();
     std::thread::Builder::new()
@@ -131,11 +137,18 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         ring_counters,
         capture_counters,
         stats,
+        mqtt,
     };
     let outcome = control.run(&control_rx, &stop);
     signals.close();
-    let ControlLoop { sink_tx, .. } = control;
+    let config_drain_s = control.config.mqtt.drain_timeout_s;
+    let ControlLoop { sink_tx, mqtt, .. } = control;
     drop(sink_tx);
+    if let Some(mqtt) = mqtt {
+        // Publishes `stopped` and gives the broker a moment to take what is
+        // spooled; whatever is left goes out after the next start.
+        mqtt.shutdown(Duration::from_secs_f64(config_drain_s));
+    }
     let deadline = outcome
         .as_ref()
         .map_or_else(|_| Instant::now(), |(_, d)| *d)
@@ -151,6 +164,35 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
     }
     tracing::info!("stopped ({})", describe_finish(finish));
     Ok(())
+}
+
+/// The persisted sequence source and the MQTT publisher, when `[mqtt]` is
+/// enabled; an in-memory sequence otherwise.
+fn start_mqtt(
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<(SeqSource, Option<MqttSink>, Option<MqttHandle>)> {
+    if !config.mqtt.enabled {
+        return Ok((SeqSource::in_memory(), None, None));
+    }
+    let state = &config.state.dir;
+    let seq = SeqSource::open(state, &config.station.name)
+        .context("opening the state database (`state.dir`)")?;
+    let status = StatusInfo::new(
+        config,
+        ModelInfo {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+        },
+    );
+    let (sink, handle) = MqttPublisher::start(
+        &config.mqtt,
+        &config.station.name,
+        Role::Daemon(status),
+        state,
+    )
+    .context("starting the MQTT publisher")?;
+    Ok((seq, Some(sink), Some(handle)))
 }
 
 fn describe_input(config: &Config) -> String {
@@ -281,6 +323,8 @@ struct ControlLoop {
     ring_counters: Arc<RingCounters>,
     capture_counters: Arc<CaptureCounters>,
     stats: Arc<Mutex<ProcessingStats>>,
+    /// The MQTT publisher: stats go to `<prefix>/stats`, `stopped` at exit.
+    mqtt: Option<MqttHandle>,
 }
 
 impl ControlLoop {
@@ -356,7 +400,14 @@ impl ControlLoop {
     }
 
     fn log_stats(&self) {
-        tracing::info!("{}", self.report().log_line());
+        let report = self.report();
+        tracing::info!("{}", report.log_line());
+        if let Some(mqtt) = &self.mqtt {
+            let payload = serde_json::json!({ "health": report, "mqtt": mqtt.stats() });
+            if let Err(e) = mqtt.publish_stats(&payload) {
+                tracing::warn!("stats not published: {e:#}");
+            }
+        }
     }
 
     /// SIGHUP: re-reads the configuration and applies what can change while

@@ -22,6 +22,7 @@ use crate::audio::source::{ReadOutcome, Segment};
 use crate::detect::{CallRecord, EndpointConfig, StreamContext};
 use crate::model::{Manifest, WindowModel};
 use crate::pipeline::{Detector, DetectorConfig, DetectorOutput};
+use crate::publish::{EventSink, MqttSink, SeqSource};
 use crate::stats::{ProcessingStats, TimedModel};
 
 /// How long the thread sleeps when the ring is empty: samples pile up in the
@@ -72,6 +73,13 @@ pub struct Processing {
     pub max_audio_s: Option<f64>,
     /// Announce calls from provisional frames ([`EarlyStarts`]).
     pub early_start: bool,
+    /// Numbers records per station; persisted across restarts when MQTT
+    /// is on, so subscribers see `seq` keep increasing.
+    pub seq: SeqSource,
+    /// The MQTT spool, fed here rather than through the output thread so a
+    /// reload that replaces the file outputs never drops it. Its `emit` is
+    /// a local disk write, never a network wait.
+    pub mqtt: Option<MqttSink>,
 }
 
 /// The segment being read and its detector.
@@ -341,8 +349,21 @@ impl Processing {
         }
         let published = records.len() as u64;
         for mut record in records.drain(..) {
-            state.seq += 1;
+            state.seq = match self.seq.next_seq() {
+                Ok(seq) => seq,
+                Err(e) => {
+                    // A failing state database must not stop detection:
+                    // number on from memory and say so.
+                    tracing::error!("numbering events: {e}; continuing without persisting seq");
+                    state.seq + 1
+                }
+            };
             record.seq = state.seq;
+            if let Some(mqtt) = self.mqtt.as_mut()
+                && let Err(e) = mqtt.emit(&record)
+            {
+                tracing::error!("MQTT spool could not take call {}: {e:#}", record.id);
+            }
             self.sinks.send(record);
         }
         let busy = started.elapsed();
@@ -397,7 +418,7 @@ impl GapLog {
 
 /// Per-run bookkeeping.
 struct State {
-    /// Event sequence number (per run for now).
+    /// The last event sequence number given out.
     seq: u64,
     /// Anchor of the first stream: offsets count from it.
     first_anchor: Option<OffsetDateTime>,

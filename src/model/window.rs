@@ -265,7 +265,11 @@ impl Windower {
                 break;
             }
             for c in 0..self.classes {
-                let mut sum = if scheduled { self.sums[slot * self.classes + c] } else { 0.0 };
+                let mut sum = if scheduled {
+                    self.sums[slot * self.classes + c]
+                } else {
+                    0.0
+                };
                 if let Some(j) = extra_j {
                     sum += extra_w * self.preview_scratch[j * self.classes + c];
                 }
