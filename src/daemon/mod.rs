@@ -15,6 +15,7 @@
 //!   SIGHUP reload), periodic stats, and the orderly end.
 
 pub mod early;
+pub mod notify;
 pub mod processing;
 pub mod sinks;
 
@@ -350,6 +351,7 @@ impl ControlLoop {
                         "SIGTERM"
                     };
                     tracing::info!("{name} received: closing open calls and stopping");
+                    notify::stopping();
                     stop.store(true, Ordering::Relaxed);
                     // Fails only if processing already ended; its result
                     // is on the way then.

@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
 use super::early::EarlyStarts;
+use super::notify::Notifier;
 use super::sinks::SinkFeeder;
 use crate::audio::source::{ReadOutcome, Segment};
 use crate::detect::{CallRecord, EndpointConfig, StreamContext};
@@ -110,7 +111,9 @@ impl Processing {
         };
         let mut current: Option<Stream> = None;
         let mut buf = Vec::with_capacity(MAX_CHUNK);
+        let mut notifier = Notifier::from_env();
         let finish = loop {
+            notifier.alive();
             self.handle_commands(&mut state, current.as_mut());
             let Some(stream) = current.as_mut() else {
                 if state.stopping {
@@ -130,6 +133,7 @@ impl Processing {
                         self.anchor(stream, n, &mut state);
                     }
                     let reached = self.push(stream, &mut buf, &mut state)?;
+                    notifier.audio_flowed();
                     if reached {
                         self.end_stream(stream, &mut state)?;
                         break Finish::DurationReached;
