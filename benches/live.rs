@@ -65,16 +65,16 @@ fn main() {
         hop.map_or("default".into(), |h| h.to_string())
     );
 
-    let resources = start(dir.path(), "resources", &wav, minutes, None, hop);
     let latency_model = std::env::var_os("LIVE_MODEL").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/models/ok_pool.json"),
         PathBuf::from,
     );
     println!("latency model: {}", latency_model.display());
     if std::env::var_os("LIVE_OFFLINE").is_some() {
-        report_latency(&calls, &offline(&wav, &latency_model));
+        report_latency(&calls, &offline(&wav, &latency_model, hop));
         return;
     }
+    let resources = start(dir.path(), "resources", &wav, minutes, None, hop);
     let latency = start(
         dir.path(),
         "latency",
@@ -210,7 +210,7 @@ fn wait_rusage(child: Child) -> (f64, f64) {
 
 /// Every record of the daemon's processing of `wav` with the audio time (s)
 /// at which it was produced.
-fn offline(wav: &Path, manifest: &Path) -> Vec<(f64, CallRecord)> {
+fn offline(wav: &Path, manifest: &Path, hop: Option<usize>) -> Vec<(f64, CallRecord)> {
     use rumbled::audio::{AudioFile, ChannelMode};
     use rumbled::daemon::early::EarlyStarts;
     use rumbled::detect::StreamContext;
@@ -218,6 +218,9 @@ fn offline(wav: &Path, manifest: &Path) -> Vec<(f64, CallRecord)> {
 
     let mut config = rumbled::config::Config::default();
     config.model.manifest = Some(manifest.to_path_buf());
+    if let Some(hop) = hop {
+        config.model.hop_frames = hop;
+    }
     let mut model = rumbled::replay::load_model(&config).expect("model");
     let m = model.manifest().clone();
     let cfg = DetectorConfig {
