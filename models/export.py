@@ -79,6 +79,14 @@ def summarise_metrics(r: dict) -> dict:
     if "false_alarms" in r:
         out["false_alarms_per_hour_confounders"] = r["false_alarms"]["per_hour"]
         out["false_alarm_hours"] = r["false_alarms"]["hours"]
+    if "false_alarms_typical" in r:
+        out["false_alarms_per_hour_typical_scenes"] = r["false_alarms_typical"]["per_hour"]
+    if "events_rumbled" in r:
+        out["event_f1_snr_ge_0dB_rumbled_replay"] = \
+            r["events_rumbled"]["events_vs_regions_snr_ge_0dB"]["f1"]
+        if "rumbled_per_hour" in r.get("false_alarms", {}):
+            out["false_alarms_per_hour_confounders_rumbled_replay"] = \
+                r["false_alarms"]["rumbled_per_hour"]
     return out
 
 
