@@ -247,7 +247,9 @@ fn sigkill_leaves_the_will_and_a_restart_delivers_the_spool_as_historical() {
     drop(station);
 
     // Run 3: broker back, the station restarted with nothing new to say.
+    let subscriptions = sub.subscriptions();
     broker.restart();
+    sub.wait_resubscribed(subscriptions);
     let before = sub.records("rumbled/st01/events").len();
     let station = Station::spawn(&config, 0, 0);
     wait_status(&sub, "online");

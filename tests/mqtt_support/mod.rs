@@ -331,10 +331,23 @@ impl Subscriber {
             client,
             thread: Some(thread),
         };
-        s.wait_for("the first SUBACK", Duration::from_secs(10), |_| {
-            *s.subscribed.lock().expect("lock") > 0
-        });
+        s.wait_resubscribed(0);
         s
+    }
+
+    /// How many SUBACKs so far: one per (re-)subscription.
+    pub fn subscriptions(&self) -> u32 {
+        *self.subscribed.lock().expect("lock")
+    }
+
+    /// Waits until the subscription is back after a broker that forgot it
+    /// (restarted without persistence): `before` is [`Self::subscriptions`]
+    /// from before the restart. Without this, a publisher that reconnects
+    /// first sends into a topic nobody listens to yet.
+    pub fn wait_resubscribed(&self, before: u32) {
+        self.wait_for("the re-subscription", Duration::from_secs(15), |_| {
+            self.subscriptions() > before
+        });
     }
 
     /// Waits until `done` holds for what was received, or panics naming
