@@ -481,6 +481,14 @@ pub struct CaptureCounters {
     pub xruns: AtomicU64,
 }
 
+impl CaptureCounters {
+    /// Whether no stream is playing now: every stream opened so far was
+    /// lost, and the supervisor is waiting to retry or opening the next.
+    pub fn recovering(&self) -> bool {
+        self.lost.load(Ordering::Relaxed) >= self.opened.load(Ordering::Relaxed)
+    }
+}
+
 /// Runs the capture supervisor on its own thread until `stop` is set: opens
 /// the device, sends each new stream's [`Segment`] to `segments`, and
 /// replaces streams that fail or stall.

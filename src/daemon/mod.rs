@@ -112,6 +112,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         early_start: config.daemon.early_start,
         seq,
         mqtt: mqtt_sink,
+        capture: (config.input.kind == InputKind::Device).then(|| capture_counters.clone()),
     };
     let finished_tx = control_tx.clone();
     std::thread::Builder::new()

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use super::early::EarlyStarts;
 use super::notify::Notifier;
 use super::sinks::SinkFeeder;
+use crate::audio::capture::CaptureCounters;
 use crate::audio::source::{ReadOutcome, Segment};
 use crate::detect::{CallRecord, EndpointConfig, StreamContext};
 use crate::model::{Manifest, WindowModel};
@@ -81,6 +82,9 @@ pub struct Processing {
     /// reload that replaces the file outputs never drops it. Its `emit` is
     /// a local disk write, never a network wait.
     pub mqtt: Option<MqttSink>,
+    /// The capture supervisor's counters, when the source is a device: while
+    /// it reopens a lost device, waiting for audio is not a stall.
+    pub capture: Option<Arc<CaptureCounters>>,
 }
 
 /// The segment being read and its detector.
@@ -113,7 +117,10 @@ impl Processing {
         let mut buf = Vec::with_capacity(MAX_CHUNK);
         let mut notifier = Notifier::from_env();
         let finish = loop {
-            notifier.alive();
+            if self.capture.as_ref().is_some_and(|c| c.recovering()) {
+                notifier.source_recovering();
+            }
+            notifier.tick();
             self.handle_commands(&mut state, current.as_mut());
             let Some(stream) = current.as_mut() else {
                 if state.stopping {
