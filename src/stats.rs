@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::evidence::EvidenceReport;
 use crate::model::{ModelError, WindowModel};
 
 /// Totals since start plus figures over the last interval.
@@ -39,12 +40,15 @@ pub struct StatsReport {
     pub open_calls: usize,
     /// Call events emitted since start.
     pub events: u64,
+    /// Per-call evidence written, failed and skipped, when `[evidence]` is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceReport>,
 }
 
 impl StatsReport {
     /// The report as one log line.
     pub fn log_line(&self) -> String {
-        format!(
+        let mut line = format!(
             "stats: up {:.0} s, audio {:.1} s, dropped {} samples, deaf {:.1} s, \
              device restarts {}, xruns {}, ring max {:.0}%, real-time factor {:.4}, \
              {} windows, inference p50 {:.2} ms p95 {:.2} ms, open calls {}, events {}",
@@ -61,7 +65,19 @@ impl StatsReport {
             self.inference_ms_p95,
             self.open_calls,
             self.events
-        )
+        );
+        if let Some(e) = &self.evidence {
+            line += &format!(
+                ", evidence written {} failed {} deleted {} ({:.1} MB), skipped {} calls {:.1} s",
+                e.writer.written,
+                e.writer.failed,
+                e.writer.deleted,
+                e.writer.used_bytes as f64 / 1e6,
+                e.skipped_calls,
+                e.skipped_audio_s
+            );
+        }
+        line
     }
 }
 

@@ -255,17 +255,54 @@ fn an_unwritable_directory_is_survived() {
 
 // --- through `rumbled replay` ---
 
+/// Checks that `clips` holds one FLAC clip (and picture) per call ended in
+/// `events` (early starts that were retracted are no calls), each exactly the demo's samples from `pre_s` before the call
+/// to `post_s` after it; returns how many calls there were.
+fn check_demo_clips(clips: &Path, events: &Path, pre_s: f64, post_s: f64) -> usize {
+    let source: Vec<i16> = hound::WavReader::open(demo())
+        .expect("demo")
+        .samples::<i16>()
+        .map(|s| s.expect("sample"))
+        .collect();
+    let ends: Vec<CallRecord> = std::fs::read_to_string(events)
+        .expect("events")
+        .lines()
+        .map(|l| serde_json::from_str::<CallRecord>(l).expect("record"))
+        // A retracted early start was never a call.
+        .filter(|r| r.phase == CallPhase::End && r.end_reason != Some(EndReason::Retracted))
+        .collect();
+    assert!(!ends.is_empty(), "the demo has calls");
+    let flacs = files_with(clips, "flac");
+    assert_eq!(flacs.len(), ends.len(), "one clip per call");
+    for rec in &ends {
+        let clip = flacs
+            .iter()
+            .find(|p| p.to_string_lossy().contains(&rec.id))
+            .unwrap_or_else(|| panic!("no clip for {}", rec.id));
+        let to_sample = |t: f64| ((t * 16_000.0).round().max(0.0) as usize).min(source.len());
+        let first = to_sample(rec.offset_s - pre_s);
+        let end = to_sample(rec.offset_s + rec.duration_s.expect("end record") + post_s);
+        let (rate, samples) = read_clip(clip);
+        assert_eq!(rate, 16_000);
+        assert_eq!(samples, source[first..end], "{}", rec.id);
+        assert_eq!(
+            png_size(&clip.with_extension("png")),
+            rumbled::plot::CALL_IMAGE_SIZE
+        );
+    }
+    ends.len()
+}
+
+const EVIDENCE_CONFIG: &str =
+    "[evidence]\nformat = \"flac\"\npre_roll_s = 1.5\npost_roll_s = 0.75\n";
+
 #[test]
 fn replay_clips_hold_exactly_the_recordings_samples() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clips = dir.path().join("clips");
     let events = dir.path().join("e.jsonl");
     let config = dir.path().join("rumbled.toml");
-    std::fs::write(
-        &config,
-        "[evidence]\nformat = \"flac\"\npre_roll_s = 1.5\npost_roll_s = 0.75\n",
-    )
-    .expect("config");
+    std::fs::write(&config, EVIDENCE_CONFIG).expect("config");
     let out = rumbled(&[
         "replay",
         s(&demo()),
@@ -278,37 +315,41 @@ fn replay_clips_hold_exactly_the_recordings_samples() {
         "-q",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let source: Vec<i16> = hound::WavReader::open(demo())
-        .expect("demo")
-        .samples::<i16>()
-        .map(|s| s.expect("sample"))
-        .collect();
-    let ends: Vec<CallRecord> = std::fs::read_to_string(&events)
-        .expect("events")
-        .lines()
-        .map(|l| serde_json::from_str::<CallRecord>(l).expect("record"))
-        .filter(|r| r.phase == CallPhase::End)
-        .collect();
-    assert!(!ends.is_empty(), "the demo has calls");
-    let flacs = files_with(&clips, "flac");
-    assert_eq!(flacs.len(), ends.len(), "one clip per call");
-    for rec in &ends {
-        let clip = flacs
-            .iter()
-            .find(|p| p.to_string_lossy().contains(&rec.id))
-            .unwrap_or_else(|| panic!("no clip for {}", rec.id));
-        let to_sample = |t: f64| ((t * 16_000.0).round().max(0.0) as usize).min(source.len());
-        let first = to_sample(rec.offset_s - 1.5);
-        let end = to_sample(rec.offset_s + rec.duration_s.expect("end record") + 0.75);
-        let (rate, samples) = read_clip(clip);
-        assert_eq!(rate, 16_000);
-        assert_eq!(samples, source[first..end], "{}", rec.id);
-        assert_eq!(
-            png_size(&clip.with_extension("png")),
-            rumbled::plot::CALL_IMAGE_SIZE
-        );
-    }
-    assert!(stderr(&out).contains(&format!("evidence: {} call", ends.len())));
+    let calls = check_demo_clips(&clips, &events, 1.5, 0.75);
+    assert!(stderr(&out).contains(&format!("evidence: {calls} call")));
+}
+
+#[test]
+fn the_daemon_writes_the_same_clips_from_its_live_input() {
+    // `rumbled run` with the demo as its test input (played 20 times real
+    // time, to the end): the live path (ring, processing thread, evidence
+    // thread) must cut the clips as exactly as replay does.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clips = dir.path().join("clips");
+    let events = dir.path().join("e.jsonl");
+    let config = dir.path().join("rumbled.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{EVIDENCE_CONFIG}enabled = true\ndir = \"{}\"\n\
+             [input]\nkind = \"file\"\nfile = \"{}\"\n\
+             [output]\nevents = \"{}\"\n\
+",
+            clips.display(),
+            demo().display(),
+            events.display()
+        ),
+    )
+    .expect("config");
+    let out = rumbled(&["run", "--config", s(&config), "--speed", "20"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let calls = check_demo_clips(&clips, &events, 1.5, 0.75);
+    assert!(
+        err.contains("evidence written"),
+        "the stats line reports evidence: {err}"
+    );
+    eprintln!("{calls} calls' evidence written by the daemon");
 }
 
 #[test]

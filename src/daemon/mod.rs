@@ -15,6 +15,7 @@
 //!   SIGHUP reload), periodic stats, and the orderly end.
 
 pub mod early;
+pub mod evidence;
 pub mod notify;
 pub mod processing;
 pub mod sinks;
@@ -33,11 +34,14 @@ use crate::audio::source::{FileSourceConfig, RingCounters, Segment, ring, spawn_
 use crate::audio::{AudioError, AudioFile, ChannelMode};
 use crate::config::{ChannelSelect, Config, InputKind};
 use crate::detect::ModelInfo;
+use crate::evidence::EvidenceReport;
+use crate::evidence::detection_delay_s;
 use crate::model::Manifest;
 use crate::pipeline::DetectorConfig;
 use crate::publish::{MqttHandle, MqttPublisher, MqttSink, Role, SeqSource, StatusInfo};
 use crate::replay::load_model;
 use crate::stats::{ProcessingStats, StatsReport};
+use evidence::EvidenceFeed;
 use processing::{Command, Finish, Processing};
 use sinks::{SinkMessage, build_sinks, sinks_changed, spawn_sink_thread};
 
@@ -45,6 +49,11 @@ use sinks::{SinkMessage, build_sinks, sinks_changed, spawn_sink_thread};
 /// operators expect a prompt stop; the open call's end event must be out
 /// by then).
 const STOP_DEADLINE: Duration = Duration::from_millis(1800);
+
+/// Extra time the last calls' evidence (clips waiting for post-roll) gets
+/// to be written at a stop: a few clips, each well under a second on a Pi,
+/// inside systemd's `TimeoutStopSec`.
+const EVIDENCE_GRACE: Duration = Duration::from_secs(5);
 
 /// How `rumbled run` was invoked, beyond the configuration.
 pub struct RunOptions {
@@ -91,6 +100,15 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         &stop,
     )?;
 
+    let (evidence_feed, evidence_thread, evidence_report) = if config.evidence.enabled {
+        let delay_s = detection_delay_s(&config.endpoint, &manifest, config.model.hop_frames);
+        let (feed, thread, report) = EvidenceFeed::start(&config.evidence, delay_s)
+            .context("starting the evidence thread")?;
+        (Some(feed), Some(thread), Some(report))
+    } else {
+        (None, None, None)
+    };
+
     let (command_tx, command_rx) = mpsc::channel();
     let stats = Arc::new(Mutex::new(ProcessingStats::default()));
     let processing = Processing {
@@ -113,6 +131,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         seq,
         mqtt: mqtt_sink,
         capture: (config.input.kind == InputKind::Device).then(|| capture_counters.clone()),
+        evidence: evidence_feed,
     };
     let finished_tx = control_tx.clone();
     std::thread::Builder::new()
@@ -140,6 +159,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         capture_counters,
         stats,
         mqtt,
+        evidence: evidence_report,
     };
     let outcome = control.run(&control_rx, &stop);
     signals.close();
@@ -157,6 +177,11 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         + STOP_DEADLINE;
     wait_until_finished(&sink_thread, deadline)
         .context("the outputs did not finish writing in time")?;
+    if let Some(thread) = &evidence_thread
+        && wait_until_finished(thread, deadline + EVIDENCE_GRACE).is_err()
+    {
+        tracing::warn!("stopping before the last calls' evidence was written");
+    }
     let finish = outcome?.0;
     if let Some(handle) = file_source
         && handle.is_finished()
@@ -327,6 +352,8 @@ struct ControlLoop {
     stats: Arc<Mutex<ProcessingStats>>,
     /// The MQTT publisher: stats go to `<prefix>/stats`, `stopped` at exit.
     mqtt: Option<MqttHandle>,
+    /// What the evidence thread did, when `[evidence]` is on.
+    evidence: Option<Arc<Mutex<EvidenceReport>>>,
 }
 
 impl ControlLoop {
@@ -399,6 +426,10 @@ impl ControlLoop {
             inference_ms_p95: p95,
             open_calls: stats.open_calls,
             events: stats.events,
+            evidence: self
+                .evidence
+                .as_ref()
+                .map(|r| *r.lock().unwrap_or_else(|e| e.into_inner())),
         }
     }
 

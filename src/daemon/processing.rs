@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
 use super::early::EarlyStarts;
+use super::evidence::EvidenceFeed;
 use super::notify::Notifier;
 use super::sinks::SinkFeeder;
 use crate::audio::capture::CaptureCounters;
@@ -85,6 +86,9 @@ pub struct Processing {
     /// The capture supervisor's counters, when the source is a device: while
     /// it reopens a lost device, waiting for audio is not a stall.
     pub capture: Option<Arc<CaptureCounters>>,
+    /// Per-call evidence (`[evidence] enabled`): fed the samples and
+    /// records, written on a thread of its own.
+    pub evidence: Option<EvidenceFeed>,
 }
 
 /// The segment being read and its detector.
@@ -259,6 +263,9 @@ impl Processing {
         stream.ctx.anchor = Some(anchor);
         stream.ctx.offset_base_s = (anchor - first).as_seconds_f64().max(0.0);
         stream.anchored = true;
+        if let Some(evidence) = self.evidence.as_mut() {
+            evidence.new_stream(stream.segment.rate, stream.ctx.offset_base_s);
+        }
         if let Some(prev_end) = state.prev_end {
             let deaf = (anchor - prev_end).as_seconds_f64();
             if deaf > 0.0 {
@@ -284,6 +291,9 @@ impl Processing {
         stream.detector_samples = 0;
         stream.detector = self.new_detector(stream.segment.rate)?;
         stream.early = self.new_early(&stream.ctx);
+        if let Some(evidence) = self.evidence.as_mut() {
+            evidence.new_stream(stream.segment.rate, stream.ctx.offset_base_s);
+        }
         Ok(())
     }
 
@@ -298,6 +308,9 @@ impl Processing {
                 reached = true;
             }
             *remaining -= buf.len() as f64 / rate;
+        }
+        if let Some(evidence) = self.evidence.as_mut() {
+            evidence.samples(buf);
         }
         let started = Instant::now();
         state.out.clear();
@@ -374,6 +387,9 @@ impl Processing {
                 && let Err(e) = mqtt.emit(&record)
             {
                 tracing::error!("MQTT spool could not take call {}: {e:#}", record.id);
+            }
+            if let Some(evidence) = self.evidence.as_mut() {
+                evidence.record(&record);
             }
             self.sinks.send(record);
         }

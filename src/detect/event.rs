@@ -336,6 +336,38 @@ fn round4(p: f32) -> f32 {
     (p * 10_000.0).round() / 10_000.0
 }
 
+/// A plain record for other modules' unit tests: call `call` of a
+/// two-class file stream, from frame `10 * (call + 1)`, ten frames long.
+#[cfg(test)]
+pub(crate) fn test_record(phase: CallPhase, call: u64, seq: u64) -> CallRecord {
+    let ctx = StreamContext {
+        station: "st01".into(),
+        source_kind: "file".into(),
+        source_name: "a.wav".into(),
+        model_name: "m".into(),
+        model_version: "1".into(),
+        labels: vec!["bg".into(), "rumble".into()],
+        background: Some(0),
+        frame_s: 0.16,
+        anchor: None,
+        offset_base_s: 0.0,
+    };
+    let start_frame = 10 * (call + 1);
+    let end = phase == CallPhase::End;
+    let ev = CallEvent {
+        phase,
+        call,
+        track: None,
+        label: 1,
+        confidence: 0.8,
+        scores: vec![0.2, 0.8],
+        start_frame,
+        end_frame: end.then_some(start_frame + 10),
+        end_reason: end.then_some(EndReason::Quiet),
+    };
+    CallRecord::from_event(&ev, &ctx, seq)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,9 +39,9 @@
 //! detection goes on. Encoding, drawing and writing happen on the calling
 //! thread when a clip completes: for a 14 s clip at 16 to 48 kHz, drawing
 //! took 15-50 ms and FLAC encoding 20-80 ms on an x86 development build;
-//! expect several times that on a Raspberry-Pi-class CPU. A live caller's capture buffer must absorb that
-//! pause, or the writer runs on a thread of its own fed the same samples
-//! and records.
+//! expect several times that on a Raspberry-Pi-class CPU. The live daemon
+//! therefore runs the writer on a thread of its own
+//! (`daemon::evidence`), fed the same samples and records.
 
 pub mod clip;
 pub mod ring;
@@ -150,6 +150,20 @@ pub struct EvidenceStats {
     pub deleted: u64,
     /// Bytes of evidence on disk.
     pub used_bytes: u64,
+}
+
+/// What the live daemon reports about evidence: the writer's counts and
+/// what the hand-over to the writer's thread had to skip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct EvidenceReport {
+    /// The writer's counts.
+    #[serde(flatten)]
+    pub writer: EvidenceStats,
+    /// Call records the writer could not take in time (no evidence for them).
+    pub skipped_calls: u64,
+    /// Seconds of audio the writer could not take in time (clips around
+    /// them start later or are missing).
+    pub skipped_audio_s: f64,
 }
 
 /// Schema tag of the JSON description written next to each clip.

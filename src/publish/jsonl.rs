@@ -60,34 +60,11 @@ impl<W: Write> EventSink for JsonlSink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{CallEvent, CallRecord, EndReason, StreamContext};
+    use crate::detect::CallRecord;
+    use crate::detect::event::test_record;
 
     fn record(phase: CallPhase, seq: u64) -> CallRecord {
-        let ctx = StreamContext {
-            station: "st01".into(),
-            source_kind: "file".into(),
-            source_name: "a.wav".into(),
-            model_name: "m".into(),
-            model_version: "1".into(),
-            labels: vec!["bg".into(), "rumble".into()],
-            background: Some(0),
-            frame_s: 0.16,
-            anchor: None,
-            offset_base_s: 0.0,
-        };
-        let end = phase == CallPhase::End;
-        let ev = CallEvent {
-            phase,
-            call: 0,
-            track: None,
-            label: 1,
-            confidence: 0.8,
-            scores: vec![0.2, 0.8],
-            start_frame: 10,
-            end_frame: end.then_some(20),
-            end_reason: end.then_some(EndReason::Quiet),
-        };
-        CallRecord::from_event(&ev, &ctx, seq)
+        test_record(phase, 0, seq)
     }
 
     /// Shares its buffer so the test can look while the sink is alive.

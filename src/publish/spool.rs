@@ -580,33 +580,11 @@ impl SeqSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{CallEvent, CallPhase, StreamContext};
+    use crate::detect::CallPhase;
+    use crate::detect::event::test_record;
 
     fn record(seq: u64) -> CallRecord {
-        let ctx = StreamContext {
-            station: "st01".into(),
-            source_kind: "file".into(),
-            source_name: "a.wav".into(),
-            model_name: "m".into(),
-            model_version: "1".into(),
-            labels: vec!["bg".into(), "rumble".into()],
-            background: Some(0),
-            frame_s: 0.16,
-            anchor: None,
-            offset_base_s: 0.0,
-        };
-        let ev = CallEvent {
-            phase: CallPhase::Start,
-            call: seq,
-            track: None,
-            label: 1,
-            confidence: 0.8,
-            scores: vec![0.2, 0.8],
-            start_frame: seq * 10,
-            end_frame: None,
-            end_reason: None,
-        };
-        CallRecord::from_event(&ev, &ctx, seq)
+        test_record(CallPhase::Start, seq, seq)
     }
 
     const BIG: SpoolLimits = SpoolLimits {
