@@ -10,9 +10,8 @@
 //! normalisation, the BEATs graph in ONNX Runtime, windows, stitching), so
 //! agreement within 1e-4 proves the whole chain without Python.
 //!
-//! The full-size model (90 M parameters, not committed) is checked by the
-//! ignored test with `RUMBLED_AERD_MANIFEST` and `RUMBLED_AERD_REFERENCE`
-//! set (models/bench_aerd.py does this).
+//! The full-size model (90 M parameters, not committed) gets the same check
+//! through `rumbled replay --frames` in models/bench_aerd.py.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -286,16 +285,4 @@ fn replay_runs_the_exported_model() {
     assert_eq!(got.len(), reference.probs.len(), "frame count");
     let (worst, _) = max_difference(&got, &reference.probs);
     assert!(worst <= TOLERANCE + 5e-5, "max difference {worst}");
-}
-
-/// The full-size export (see models/bench_aerd.py), which is not committed.
-#[test]
-#[ignore = "needs RUMBLED_AERD_MANIFEST and RUMBLED_AERD_REFERENCE (models/bench_aerd.py)"]
-fn exported_model_gives_aerd_probabilities() {
-    let var =
-        |name: &str| PathBuf::from(std::env::var_os(name).unwrap_or_else(|| panic!("set {name}")));
-    check_against_aerd(
-        &var("RUMBLED_AERD_MANIFEST"),
-        &var("RUMBLED_AERD_REFERENCE"),
-    );
 }
