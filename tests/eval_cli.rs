@@ -54,6 +54,34 @@ fn close(v: &Value, expected: f64) {
     assert!((num(v) - expected).abs() < 1e-9, "{v} != {expected}");
 }
 
+/// The entry for class `name` in a report's list of per-class results.
+fn class_entry(classes: &Value, name: &str) -> Value {
+    classes
+        .as_array()
+        .expect("classes")
+        .iter()
+        .find(|c| c["class"] == name)
+        .unwrap_or_else(|| panic!("no class {name}"))
+        .clone()
+}
+
+/// Runs `rumbled eval` with `args` and `--json -`, expecting success and
+/// nothing on standard output but the report.
+fn eval_json(args: &[&str]) -> (Value, String) {
+    let out = rumbled(&[&["eval"], args, &["--json", "-"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = serde_json::from_slice(&out.stdout).expect("stdout is only the JSON");
+    (report, stderr(&out))
+}
+
+/// Runs `rumbled eval` with `args`, expecting the usage error (exit 2)
+/// that mentions `message`.
+fn eval_fails(args: &[&str], message: &str) {
+    let out = rumbled(&[&["eval"], args].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(message), "{}", stderr(&out));
+}
+
 /// The hand-built case: four annotated calls (a fifth, "bird", mapped
 /// out) and five detections.
 ///
@@ -169,15 +197,7 @@ fn hand_built_case_gives_the_known_numbers() {
         serde_json::json!([[0, 0, 0, 0], [0, 1, 1, 1], [0, 0, 1, 0], [1, 1, 0, 0]])
     );
 
-    let class = |name: &str| {
-        r["classes"]
-            .as_array()
-            .expect("classes")
-            .iter()
-            .find(|c| c["class"] == name)
-            .unwrap_or_else(|| panic!("no class {name}"))
-            .clone()
-    };
+    let class = |name: &str| class_entry(&r["classes"], name);
     let rumble = class("rumble");
     assert_eq!(
         (
@@ -207,15 +227,7 @@ fn hand_built_case_gives_the_known_numbers() {
     let fw = &r["framewise"];
     assert_eq!(fw["frames"], 25);
     close(&fw["frame_s"], 1.0);
-    let frame_class = |name: &str| {
-        fw["classes"]
-            .as_array()
-            .expect("classes")
-            .iter()
-            .find(|c| c["class"] == name)
-            .unwrap_or_else(|| panic!("no frame class {name}"))
-            .clone()
-    };
+    let frame_class = |name: &str| class_entry(&fw["classes"], name);
     // Worked out in the table above: see the comments in hand_built.
     let call = frame_class("call");
     assert_eq!(call["positives"], 6);
@@ -249,8 +261,7 @@ fn iou_threshold_and_json_on_stdout() {
     // Above 0.5 the trumpet at IoU 0.5 no longer matches; without --map,
     // "ru" and "bird" are classes of their own and the bird call is
     // matched by the roar detection.
-    let out = rumbled(&[
-        "eval",
+    let (r, _) = eval_json(&[
         "--truth",
         s(&truth),
         "--detections",
@@ -259,11 +270,7 @@ fn iou_threshold_and_json_on_stdout() {
         "Call Type",
         "--iou",
         "0.6",
-        "--json",
-        "-",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r: Value = serde_json::from_slice(&out.stdout).expect("stdout is only the JSON");
     assert_eq!(r["events"]["truth"], 5);
     assert_eq!(r["events"]["matched"], 3);
     assert!(
@@ -298,8 +305,7 @@ fn several_recordings_pair_by_name() {
             end_record("unannotated.wav", 3.0, 4.0, "trumpet"),
         ],
     );
-    let out = rumbled(&[
-        "eval",
+    let (r, err) = eval_json(&[
         "--truth",
         s(&a),
         "--truth",
@@ -310,11 +316,7 @@ fn several_recordings_pair_by_name() {
         s(&events),
         "--class-column",
         "Call Type",
-        "--json",
-        "-",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
     let names: Vec<&str> = r["recordings"]
         .as_array()
         .expect("recordings")
@@ -328,7 +330,6 @@ fn several_recordings_pair_by_name() {
         "the unannotated recording is left out"
     );
     assert_eq!(r["events"]["matched"], 2);
-    let err = stderr(&out);
     assert!(
         err.contains("unannotated") && err.contains("quiet"),
         "both are warned about: {err}"
@@ -337,22 +338,18 @@ fn several_recordings_pair_by_name() {
     // Two tables for one recording is a mistake, not a guess.
     let a2 = dir.path().join("20240312_183000.Table.2.selections.txt");
     write_truth(&a2, &[]);
-    let out = rumbled(&[
-        "eval",
-        "--truth",
-        s(&a),
-        "--truth",
-        s(&a2),
-        "--detections",
-        s(&events),
-        "--class-column",
-        "Call Type",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("two truth tables"),
-        "{}",
-        stderr(&out)
+    eval_fails(
+        &[
+            "--truth",
+            s(&a),
+            "--truth",
+            s(&a2),
+            "--detections",
+            s(&events),
+            "--class-column",
+            "Call Type",
+        ],
+        "two truth tables",
     );
 }
 
@@ -362,36 +359,32 @@ fn bad_inputs_name_the_file_and_line() {
     let (truth, events, _) = hand_built(dir.path());
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"not\": \"a record\"}\n").expect("write");
-    let out = rumbled(&["eval", "--truth", s(&truth), "--detections", s(&bad)]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("bad.jsonl:1:"), "{}", stderr(&out));
-
-    let out = rumbled(&[
-        "eval",
-        "--truth",
-        s(&truth),
-        "--detections",
-        s(&events),
-        "--class-column",
-        "Species",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no column \"Species\""),
-        "{}",
-        stderr(&out)
+    eval_fails(
+        &["--truth", s(&truth), "--detections", s(&bad)],
+        "bad.jsonl:1:",
     );
-
-    let out = rumbled(&[
-        "eval",
-        "--truth",
-        s(&truth),
-        "--detections",
-        s(&events),
-        "--map",
-        "rumble",
-    ]);
-    assert!(stderr(&out).contains("FROM=TO"), "{}", stderr(&out));
+    eval_fails(
+        &[
+            "--truth",
+            s(&truth),
+            "--detections",
+            s(&events),
+            "--class-column",
+            "Species",
+        ],
+        "no column \"Species\"",
+    );
+    eval_fails(
+        &[
+            "--truth",
+            s(&truth),
+            "--detections",
+            s(&events),
+            "--map",
+            "rumble",
+        ],
+        "FROM=TO",
+    );
 
     let out = rumbled(&["eval", "--truth", s(&truth)]);
     assert_eq!(
@@ -404,17 +397,12 @@ fn bad_inputs_name_the_file_and_line() {
 #[test]
 fn replay_mode_runs_the_detector_and_scores_frames() {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo");
-    let out = rumbled(&[
-        "eval",
+    let (r, _) = eval_json(&[
         "--truth",
         s(&demo.join("demo.selections.txt")),
         "--replay",
         s(&demo.join("demo.wav")),
-        "--json",
-        "-",
     ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(r["recordings"][0]["name"], "demo");
     close(&r["audio_s"], 60.0);
     assert_eq!(r["events"]["truth"], 12, "the demo's annotations");
