@@ -215,6 +215,9 @@ fn read_respects_max_frames_and_signals_end() {
 }
 
 /// A minimal FLAC encoder (verbatim subframes), so the tests need no tool.
+/// Not `rumbled::evidence::clip::encode`: that writes only mono 16-bit
+/// predicted frames, while these tests need stereo and 24-bit streams, any
+/// block size, and frames whose byte offsets are known for cutting them.
 mod flac {
     fn crc8(data: &[u8]) -> u8 {
         data.iter().fold(0u8, |mut crc, &b| {
