@@ -731,8 +731,29 @@ mod tests {
         probs
     }
 
+    /// An endpointer over 1 s frames, background at 0.
+    fn endpointer(cfg: &EndpointConfig) -> Endpointer {
+        Endpointer::new(cfg, CLASSES, Some(0), 1.0).expect("valid config")
+    }
+
+    /// Pushes rumble probabilities without finishing the stream.
+    fn push_rumble(ep: &mut Endpointer, rumble: &[f32], out: &mut Vec<CallEvent>) {
+        for &p in rumble {
+            ep.push(&frame(1, p), out);
+        }
+    }
+
+    /// The calls ended by the time `rumble` has been pushed, the stream
+    /// still open.
+    fn ended_so_far(cfg: &EndpointConfig, rumble: &[f32]) -> Vec<(u64, u64, EndReason)> {
+        let mut ep = endpointer(cfg);
+        let mut out = Vec::new();
+        push_rumble(&mut ep, rumble, &mut out);
+        calls(&out)
+    }
+
     fn run_frames(cfg: &EndpointConfig, frames: &[Vec<f32>]) -> Vec<CallEvent> {
-        let mut ep = Endpointer::new(cfg, CLASSES, Some(0), 1.0).expect("valid config");
+        let mut ep = endpointer(cfg);
         let mut out = Vec::new();
         for probs in frames {
             ep.push(probs, &mut out);
@@ -786,11 +807,9 @@ mod tests {
 
     #[test]
     fn start_is_announced_when_confirmed_and_dated_from_the_onset_run() {
-        let mut ep = Endpointer::new(&cfg(), CLASSES, Some(0), 1.0).expect("valid");
+        let mut ep = endpointer(&cfg());
         let mut out = Vec::new();
-        for p in [0.0, 0.0, 0.8] {
-            ep.push(&frame(1, p), &mut out);
-        }
+        push_rumble(&mut ep, &[0.0, 0.0, 0.8], &mut out);
         assert!(out.is_empty());
         ep.push(&frame(1, 0.8), &mut out);
         assert_eq!(out.len(), 1);
@@ -811,14 +830,11 @@ mod tests {
             merge_gap_s: 0.0,
             ..cfg()
         };
-        let mut ep = Endpointer::new(&no_merge, CLASSES, Some(0), 1.0).expect("valid");
-        let mut out = Vec::new();
-        for p in seq(&[(0.9, 4), (0.1, 2)]) {
-            ep.push(&frame(1, p), &mut out);
-        }
-        assert!(calls(&out).is_empty());
-        ep.push(&frame(1, 0.1), &mut out);
-        assert_eq!(calls(&out), [(0, 4, EndReason::Quiet)]);
+        assert!(ended_so_far(&no_merge, &seq(&[(0.9, 4), (0.1, 2)])).is_empty());
+        assert_eq!(
+            ended_so_far(&no_merge, &seq(&[(0.9, 4), (0.1, 3)])),
+            [(0, 4, EndReason::Quiet)]
+        );
     }
 
     #[test]
@@ -862,15 +878,12 @@ mod tests {
 
     #[test]
     fn end_waits_for_the_merge_gap() {
-        let mut ep = Endpointer::new(&cfg(), CLASSES, Some(0), 1.0).expect("valid");
-        let mut out = Vec::new();
         // Call [0, 4): quiet at frame 6, but an onset may still start at 9.
-        for p in seq(&[(0.9, 4), (0.0, 5)]) {
-            ep.push(&frame(1, p), &mut out);
-        }
-        assert!(calls(&out).is_empty());
-        ep.push(&frame(1, 0.0), &mut out);
-        assert_eq!(calls(&out), [(0, 4, EndReason::Quiet)]);
+        assert!(ended_so_far(&cfg(), &seq(&[(0.9, 4), (0.0, 5)])).is_empty());
+        assert_eq!(
+            ended_so_far(&cfg(), &seq(&[(0.9, 4), (0.0, 6)])),
+            [(0, 4, EndReason::Quiet)]
+        );
     }
 
     #[test]
@@ -930,7 +943,7 @@ mod tests {
             merge_gap_s: 3600.0,
             ..cfg()
         };
-        let mut ep = Endpointer::new(&hour_gap, CLASSES, Some(0), 1.0).expect("valid");
+        let mut ep = endpointer(&hour_gap);
         let mut out = Vec::new();
         // Frames held at most: max + min + hang-over + min onset.
         let bound = (30 + 2 + 3 + 2) * CLASSES;
@@ -1084,11 +1097,9 @@ mod tests {
 
     #[test]
     fn set_config_applies_to_open_calls_and_refuses_mode_change() {
-        let mut ep = Endpointer::new(&cfg(), CLASSES, Some(0), 1.0).expect("valid");
+        let mut ep = endpointer(&cfg());
         let mut out = Vec::new();
-        for _ in 0..10 {
-            ep.push(&frame(1, 0.9), &mut out);
-        }
+        push_rumble(&mut ep, &[0.9; 10], &mut out);
         let shorter = EndpointConfig {
             max_duration_s: 5.0,
             ..cfg()
