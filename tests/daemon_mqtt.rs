@@ -9,27 +9,12 @@ mod mqtt_support;
 use std::path::Path;
 use std::time::Duration;
 
-use daemon_support::{Daemon, bursts, energy_model, write_wav};
+use daemon_support::{Daemon, bursts, write_wav};
 use mqtt_support::{Broker, BrokerOptions, Subscriber};
 use rumbled::detect::CallPhase;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 fn run_once(config: &Path) {
-    let mut daemon = Daemon::start(
-        &[
-            "run",
-            "-c",
-            s(config),
-            "--model",
-            s(&energy_model()),
-            "--speed",
-            "8",
-        ],
-        None,
-    );
+    let mut daemon = Daemon::run_energy_model(config, "8");
     let status = daemon.wait_exit(Duration::from_secs(60));
     assert!(
         status.is_some_and(|s| s.success()),

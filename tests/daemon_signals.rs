@@ -6,15 +6,10 @@
 
 mod daemon_support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use daemon_support::{Daemon, bursts, energy_model, phase, read_events, write_wav};
+use daemon_support::{Daemon, bursts, phase, read_events, write_wav};
 use rumbled::detect::{CallPhase, EndReason};
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + timeout;
@@ -25,6 +20,16 @@ fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// Sends SIGHUP and waits for the daemon to log `outcome`.
+fn reload(daemon: &Daemon, outcome: &str) {
+    daemon.signal(libc::SIGHUP);
+    assert!(
+        daemon.wait_for(outcome, Duration::from_secs(5)),
+        "{}",
+        daemon.log()
+    );
 }
 
 #[test]
@@ -44,18 +49,7 @@ fn sigterm_during_a_call_ends_it_truncated_and_exits_0_within_2_s() {
         ),
     )
     .expect("config");
-    let mut daemon = Daemon::start(
-        &[
-            "run",
-            "-c",
-            s(&config),
-            "--model",
-            s(&energy_model()),
-            "--speed",
-            "4",
-        ],
-        None,
-    );
+    let mut daemon = Daemon::run_energy_model(&config, "4");
     let started = wait_until(Duration::from_secs(30), || {
         !phase(&read_events(&events), CallPhase::Start).is_empty()
     });
@@ -110,18 +104,7 @@ fn sighup_applies_new_thresholds_and_keeps_the_old_config_when_invalid() {
         .expect("config");
     };
     write_config("onset = 0.5");
-    let mut daemon = Daemon::start(
-        &[
-            "run",
-            "-c",
-            s(&config),
-            "--model",
-            s(&energy_model()),
-            "--speed",
-            "8",
-        ],
-        None,
-    );
+    let mut daemon = Daemon::run_energy_model(&config, "8");
     let calls_heard = || phase(&read_events(&events), CallPhase::Start).len();
     assert!(
         wait_until(Duration::from_secs(30), || calls_heard() >= 2),
@@ -131,15 +114,7 @@ fn sighup_applies_new_thresholds_and_keeps_the_old_config_when_invalid() {
 
     // Invalid: refused, named, and nothing changes.
     write_config("onset = 1.5");
-    daemon.signal(libc::SIGHUP);
-    assert!(
-        daemon.wait_for(
-            "reload failed, keeping the running configuration",
-            Duration::from_secs(5)
-        ),
-        "{}",
-        daemon.log()
-    );
+    reload(&daemon, "reload failed, keeping the running configuration");
     assert!(
         daemon.log().contains("`endpoint.onset`"),
         "{}",
@@ -154,15 +129,7 @@ fn sighup_applies_new_thresholds_and_keeps_the_old_config_when_invalid() {
 
     // Valid: an onset no frame reaches stops new calls.
     write_config("onset = 1.0\noffset = 1.0");
-    daemon.signal(libc::SIGHUP);
-    assert!(
-        daemon.wait_for(
-            "configuration reloaded: applied [endpoint]",
-            Duration::from_secs(5)
-        ),
-        "{}",
-        daemon.log()
-    );
+    reload(&daemon, "configuration reloaded: applied [endpoint]");
     // Frames already final were judged before; wait out what was in flight
     // (one window of audio, 10 s, is 1.25 s at 8x), then count.
     std::thread::sleep(Duration::from_secs(3));
@@ -178,15 +145,7 @@ fn sighup_applies_new_thresholds_and_keeps_the_old_config_when_invalid() {
             .replace("loop = true", "loop = true\ngain = 2.0"),
     )
     .expect("config");
-    daemon.signal(libc::SIGHUP);
-    assert!(
-        daemon.wait_for(
-            "reload: [input] changed; restart rumbled to apply",
-            Duration::from_secs(5)
-        ),
-        "{}",
-        daemon.log()
-    );
+    reload(&daemon, "reload: [input] changed; restart rumbled to apply");
     daemon.signal(libc::SIGINT);
     let status = daemon.wait_exit(Duration::from_secs(5));
     assert!(

@@ -73,6 +73,24 @@ impl Daemon {
         }
     }
 
+    /// `rumbled run` on `config` with the energy test model, the file
+    /// input played at `speed` times real time.
+    pub fn run_energy_model(config: &Path, speed: &str) -> Daemon {
+        let model = energy_model();
+        Daemon::start(
+            &[
+                "run",
+                "-c",
+                config.to_str().expect("utf-8 path"),
+                "--model",
+                model.to_str().expect("utf-8 path"),
+                "--speed",
+                speed,
+            ],
+            None,
+        )
+    }
+
     /// Everything logged so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log").clone()
