@@ -11,8 +11,8 @@ use mqtt_support::{
     Broker, BrokerOptions, Subscriber, call, check_calls, make_certs, mqtt_config, wait_calls,
 };
 use rumbled::config::MqttConfig;
-use rumbled::detect::{CALL_SCHEMA, ModelInfo};
-use rumbled::publish::{EventSink, MqttPublisher, Role, StatusInfo};
+use rumbled::detect::{CALL_SCHEMA, CallRecord, ModelInfo};
+use rumbled::publish::{EventSink, MqttHandle, MqttPublisher, Role, StatusInfo};
 
 fn daemon_role() -> Role {
     Role::Daemon(StatusInfo {
@@ -99,12 +99,35 @@ fn events_status_and_stats_reach_a_subscriber_as_documented() {
     assert_eq!(retained.json()["state"], "stopped");
 }
 
-fn wait_connected(handle: &rumbled::publish::MqttHandle) {
+fn wait_connected(handle: &MqttHandle) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !handle.stats().connected {
         assert!(Instant::now() < deadline, "never connected");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Waits for the publisher's spool to empty, then for every call in
+/// `0..calls` on the events topic: the records received and how many were
+/// duplicates.
+fn drained_and_received(
+    handle: &MqttHandle,
+    sub: &Subscriber,
+    calls: u64,
+    drain_timeout: Duration,
+    tag: &str,
+) -> (Vec<CallRecord>, usize) {
+    assert!(
+        handle.wait_drained(drain_timeout),
+        "{tag}: spool not drained: {:?}",
+        handle.stats()
+    );
+    wait_calls(
+        sub,
+        "rumbled/st01/events",
+        0..calls,
+        Duration::from_secs(10),
+    )
 }
 
 /// Streams 250 calls (start and end) at a fast steady pace while the broker
@@ -157,17 +180,8 @@ fn publish_through_restarts(persistence: bool, tag: &str) {
         restarts += 1;
     }
     let emitted_in = producer.join().expect("producer");
-    assert!(
-        handle.wait_drained(Duration::from_secs(30)),
-        "{tag}: spool not drained: {:?}",
-        handle.stats()
-    );
-    let (records, duplicates) = wait_calls(
-        &sub,
-        "rumbled/st01/events",
-        0..CALLS,
-        Duration::from_secs(10),
-    );
+    let (records, duplicates) =
+        drained_and_received(&handle, &sub, CALLS, Duration::from_secs(30), tag);
     let historical = records.iter().filter(|r| r.historical).count();
     let stats = handle.stats();
     eprintln!(
@@ -239,17 +253,8 @@ fn an_absent_broker_does_not_slow_the_pipeline_and_the_spool_drains_later() {
     // The broker comes back and queues everything for the subscriber,
     // whoever reconnects first.
     broker.restart();
-    assert!(
-        handle.wait_drained(Duration::from_secs(20)),
-        "spool not drained: {:?}",
-        handle.stats()
-    );
-    let (records, _) = wait_calls(
-        &sub,
-        "rumbled/st01/events",
-        0..CALLS,
-        Duration::from_secs(10),
-    );
+    let (records, _) =
+        drained_and_received(&handle, &sub, CALLS, Duration::from_secs(20), "broker away");
     assert!(
         records.iter().all(|r| r.historical),
         "spooled while the broker was away = delivered late"
