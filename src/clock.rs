@@ -48,6 +48,21 @@ pub fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, String> {
         .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-11-26T21:04:11Z: {e}"))
 }
 
+/// `t`, already in UTC, as RFC 3339 with milliseconds, the form every
+/// time rumbled publishes takes: `2026-11-26T21:04:11.250Z`.
+pub(crate) fn rfc3339_millis(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
+use crate::clock::rfc3339_millis;
+
 /// Schema tag of [`CallRecord`], so subscribers can refuse records they do
 /// not understand.
 pub const CALL_SCHEMA: &str = "rumbled.call/1";
@@ -271,18 +273,7 @@ impl StreamContext {
             .checked_add(since_anchor)?
             .checked_add(Duration::microseconds(500))?
             .checked_to_offset(UtcOffset::UTC)?;
-        (0..=9999).contains(&t.year()).then(|| {
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                t.millisecond()
-            )
-        })
+        (0..=9999).contains(&t.year()).then(|| rfc3339_millis(t))
     }
 }
 

@@ -74,6 +74,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::EventSink;
 use super::spool::{Spool, SpoolCounters, SpoolError, SpoolLimits};
+use crate::clock::rfc3339_millis;
 use crate::config::{Config, MqttConfig};
 use crate::detect::{CallRecord, ModelInfo};
 
@@ -153,19 +154,9 @@ pub fn config_hash(config: &Config) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
-/// RFC 3339 UTC time with milliseconds, like the event times.
+/// Now, written like the event times.
 fn now_rfc3339() -> String {
-    let t = OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    rfc3339_millis(OffsetDateTime::now_utc())
 }
 
 /// Which process publishes, which decides client id, session and status.
