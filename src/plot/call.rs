@@ -100,12 +100,7 @@ pub fn render_call(view: &CallView) -> Canvas {
     ] {
         let label = format_hz(view.max_hz * fraction);
         let text_y = (y - i64::from(GLYPH_PX) / 2).clamp(y0, plot_bottom - i64::from(GLYPH_PX));
-        canvas.text(
-            x0 - 6 - Canvas::text_width(&label),
-            text_y,
-            &label,
-            Rgb::WHITE,
-        );
+        canvas.text_left_of(x0, text_y, &label, Rgb::WHITE);
         canvas.fill_rect(x0 - 4, y, 4, 1, Rgb::GREY);
     }
 

@@ -175,6 +175,12 @@ impl Canvas {
         cx - x
     }
 
+    /// Writes `text` ending 6 px left of `x`: a label on the y axis of a
+    /// plot whose left edge is `x`, clear of the 4 px ticks.
+    pub fn text_left_of(&mut self, x: i64, y: i64, text: &str, c: Rgb) {
+        self.text(x - 6 - Canvas::text_width(text), y, text, c);
+    }
+
     /// Width in pixels that [`Canvas::text`] would draw.
     pub fn text_width(text: &str) -> i64 {
         text.chars().count() as i64 * i64::from(GLYPH_PX)

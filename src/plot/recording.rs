@@ -237,12 +237,7 @@ impl RecordingPlot {
             last_y = y;
             let label = format_hz(hz);
             let text_y = (y - 4).clamp(top, top + i64::from(SPECTROGRAM - GLYPH_PX));
-            canvas.text(
-                x0 - 6 - Canvas::text_width(&label),
-                text_y,
-                &label,
-                Rgb::WHITE,
-            );
+            canvas.text_left_of(x0, text_y, &label, Rgb::WHITE);
             canvas.fill_rect(x0 - 4, y, 4, 1, Rgb::GREY);
         }
     }
@@ -262,12 +257,7 @@ impl RecordingPlot {
         canvas.dotted_hline(x0, x0 + columns, to_y(0.5), Rgb::GREY);
         for (p, label) in [(1.0, "1"), (0.5, "0.5"), (0.0, "0")] {
             let text_y = (to_y(p) - 4).clamp(top, top + h - i64::from(GLYPH_PX));
-            canvas.text(
-                x0 - 6 - Canvas::text_width(label),
-                text_y,
-                label,
-                Rgb::WHITE,
-            );
+            canvas.text_left_of(x0, text_y, label, Rgb::WHITE);
         }
         for lane in 0..self.classes.len() {
             let colour = class_colour(lane);
@@ -294,7 +284,7 @@ impl RecordingPlot {
             let y = top + lane as i64 * i64::from(LANE);
             let colour = class_colour(lane);
             let name = self.labels.get(class).map_or("", String::as_str);
-            canvas.text(x0 - 6 - Canvas::text_width(name), y + 2, name, colour);
+            canvas.text_left_of(x0, y + 2, name, colour);
             canvas.fill_rect(x0, y + 1, columns, i64::from(LANE) - 2, Rgb::PANEL);
             for x in 0..columns {
                 if self
