@@ -327,22 +327,29 @@ fn round4(p: f32) -> f32 {
     (p * 10_000.0).round() / 10_000.0
 }
 
-/// A plain record for other modules' unit tests: call `call` of a
-/// two-class file stream, from frame `10 * (call + 1)`, ten frames long.
+/// A plain file stream for other modules' unit tests: `a.wav` on station
+/// `st01`, no clock, 0.16 s frames over `labels`, the first the background.
 #[cfg(test)]
-pub(crate) fn test_record(phase: CallPhase, call: u64, seq: u64) -> CallRecord {
-    let ctx = StreamContext {
+pub(crate) fn test_context(labels: &[&str]) -> StreamContext {
+    StreamContext {
         station: "st01".into(),
         source_kind: "file".into(),
         source_name: "a.wav".into(),
         model_name: "m".into(),
         model_version: "1".into(),
-        labels: vec!["bg".into(), "rumble".into()],
+        labels: labels.iter().map(|&l| l.to_owned()).collect(),
         background: Some(0),
         frame_s: 0.16,
         anchor: None,
         offset_base_s: 0.0,
-    };
+    }
+}
+
+/// A plain record for other modules' unit tests: call `call` of a
+/// two-class file stream, from frame `10 * (call + 1)`, ten frames long.
+#[cfg(test)]
+pub(crate) fn test_record(phase: CallPhase, call: u64, seq: u64) -> CallRecord {
+    let ctx = test_context(&["bg", "rumble"]);
     let start_frame = 10 * (call + 1);
     let end = phase == CallPhase::End;
     let ev = CallEvent {

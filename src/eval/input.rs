@@ -254,19 +254,9 @@ mod tests {
 
     #[test]
     fn detections_are_end_records_of_heard_calls() {
-        use crate::detect::{CallEvent, CallPhase, EndReason, StreamContext};
-        let ctx = StreamContext {
-            station: "st".into(),
-            source_kind: "file".into(),
-            source_name: "a.wav".into(),
-            model_name: "m".into(),
-            model_version: "1".into(),
-            labels: vec!["not-call".into(), "rumble".into()],
-            background: Some(0),
-            frame_s: 0.16,
-            anchor: None,
-            offset_base_s: 0.0,
-        };
+        use crate::detect::event::test_context;
+        use crate::detect::{CallEvent, CallPhase, EndReason};
+        let ctx = test_context(&["not-call", "rumble"]);
         let event = |phase, start_frame, end_reason| CallEvent {
             phase,
             call: 0,

@@ -416,25 +416,17 @@ fn draw_time_axis(canvas: &mut Canvas, x0: i64, top: i64, total_s: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{CallEvent, EndReason, StreamContext};
+    use crate::detect::event::test_context;
+    use crate::detect::{CallEvent, EndReason};
+
+    const LABELS: [&str; 3] = ["not-call", "rumble", "trumpet"];
 
     fn labels() -> Vec<String> {
-        ["not-call", "rumble", "trumpet"].map(String::from).to_vec()
+        LABELS.map(String::from).to_vec()
     }
 
     fn end_record(label: usize, start_frame: u64, end_frame: u64) -> CallRecord {
-        let ctx = StreamContext {
-            station: "s".into(),
-            source_kind: "file".into(),
-            source_name: "a.wav".into(),
-            model_name: "m".into(),
-            model_version: "1".into(),
-            labels: labels(),
-            background: Some(0),
-            frame_s: 0.16,
-            anchor: None,
-            offset_base_s: 0.0,
-        };
+        let ctx = test_context(&LABELS);
         let ev = CallEvent {
             phase: CallPhase::End,
             call: 0,

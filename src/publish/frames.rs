@@ -65,20 +65,13 @@ fn csv_field(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::event::test_context;
 
     #[test]
     fn header_and_rows() {
         let ctx = StreamContext {
-            station: "st01".into(),
-            source_kind: "file".into(),
-            source_name: "a.wav".into(),
-            model_name: "m".into(),
-            model_version: "1".into(),
-            labels: vec!["not-call".into(), "rumble".into(), "odd, \"one\"".into()],
-            background: Some(0),
-            frame_s: 0.16,
-            anchor: None,
             offset_base_s: 1.0,
+            ..test_context(&["not-call", "rumble", "odd, \"one\""])
         };
         let mut buf = Vec::new();
         let mut writer = FrameCsvWriter::new(&mut buf, &ctx).expect("header");

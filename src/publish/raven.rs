@@ -243,23 +243,11 @@ pub fn read_selection_table(path: &Path, class_column: &str) -> Result<Vec<Selec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{CallEvent, EndReason, StreamContext};
+    use crate::detect::event::test_context;
+    use crate::detect::{CallEvent, EndReason};
 
     fn record(phase: CallPhase, label: usize, start_frame: u64, end_frame: u64) -> CallRecord {
-        let ctx = StreamContext {
-            station: "st01".into(),
-            source_kind: "file".into(),
-            source_name: "a.wav".into(),
-            model_name: "m".into(),
-            model_version: "1".into(),
-            labels: ["bg", "rumble", "trumpet", "growl"]
-                .map(String::from)
-                .to_vec(),
-            background: Some(0),
-            frame_s: 0.16,
-            anchor: None,
-            offset_base_s: 0.0,
-        };
+        let ctx = test_context(&["bg", "rumble", "trumpet", "growl"]);
         let ev = CallEvent {
             phase,
             call: 0,
