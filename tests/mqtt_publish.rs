@@ -12,7 +12,7 @@ use mqtt_support::{
 };
 use rumbled::config::MqttConfig;
 use rumbled::detect::{CALL_SCHEMA, CallRecord, ModelInfo};
-use rumbled::publish::{EventSink, MqttHandle, MqttPublisher, Role, StatusInfo};
+use rumbled::publish::{EventSink, MqttHandle, MqttPublisher, MqttSink, Role, StatusInfo};
 
 fn daemon_role() -> Role {
     Role::Daemon(StatusInfo {
@@ -26,18 +26,17 @@ fn daemon_role() -> Role {
     })
 }
 
+/// The station daemon's publisher for `st01`, spooling in `state`.
+fn daemon_publisher(config: &MqttConfig, state: &Path) -> (MqttSink, MqttHandle) {
+    MqttPublisher::start(config, "st01", daemon_role(), state).expect("start")
+}
+
 #[test]
 fn events_status_and_stats_reach_a_subscriber_as_documented() {
     let broker = Broker::start(&BrokerOptions::default());
     let sub = Subscriber::start(broker.port, "rumbled/st01/#", "sub-payloads");
     let state = tempfile::tempdir().expect("state dir");
-    let (mut sink, handle) = MqttPublisher::start(
-        &mqtt_config(broker.port),
-        "st01",
-        daemon_role(),
-        state.path(),
-    )
-    .expect("start");
+    let (mut sink, handle) = daemon_publisher(&mqtt_config(broker.port), state.path());
     // Records spooled before the first connection are late (historical);
     // these are meant to go out live.
     wait_connected(&handle);
@@ -141,13 +140,7 @@ fn publish_through_restarts(persistence: bool, tag: &str) {
     });
     let sub = Subscriber::start(broker.port, "rumbled/st01/events", &format!("sub-{tag}"));
     let state = tempfile::tempdir().expect("state dir");
-    let (mut sink, handle) = MqttPublisher::start(
-        &mqtt_config(broker.port),
-        "st01",
-        daemon_role(),
-        state.path(),
-    )
-    .expect("start");
+    let (mut sink, handle) = daemon_publisher(&mqtt_config(broker.port), state.path());
     // The stream runs on its own thread at a steady fast pace, as the
     // detector would, never pausing for the broker.
     let producer = std::thread::spawn(move || {
@@ -225,8 +218,7 @@ fn an_absent_broker_does_not_slow_the_pipeline_and_the_spool_drains_later() {
         backoff_max_s: 0.5,
         ..mqtt_config(port)
     };
-    let (mut sink, handle) =
-        MqttPublisher::start(&config, "st01", daemon_role(), state.path()).expect("start");
+    let (mut sink, handle) = daemon_publisher(&config, state.path());
     let mut emit_ms = Vec::new();
     for n in 0..CALLS {
         for rec in call(n) {
@@ -266,9 +258,7 @@ fn records_spooled_by_an_earlier_run_are_delivered_flagged_historical() {
     let port = mqtt_support::free_port();
     let state = tempfile::tempdir().expect("state dir");
     {
-        let (mut sink, handle) =
-            MqttPublisher::start(&mqtt_config(port), "st01", daemon_role(), state.path())
-                .expect("start");
+        let (mut sink, handle) = daemon_publisher(&mqtt_config(port), state.path());
         for rec in call(0) {
             sink.emit(&rec).expect("emit");
         }
@@ -276,9 +266,7 @@ fn records_spooled_by_an_earlier_run_are_delivered_flagged_historical() {
     }
     let broker = Broker::start_on(port, &BrokerOptions::default());
     let sub = Subscriber::start(broker.port, "rumbled/st01/events", "sub-restart");
-    let (mut sink, handle) =
-        MqttPublisher::start(&mqtt_config(port), "st01", daemon_role(), state.path())
-            .expect("restart");
+    let (mut sink, handle) = daemon_publisher(&mqtt_config(port), state.path());
     sub.wait_for("the earlier run's call", Duration::from_secs(10), |r| {
         r.len() >= 2
     });
@@ -391,8 +379,7 @@ fn home_assistant_discovery_configs_are_retained_when_enabled() {
         home_assistant: true,
         ..mqtt_config(broker.port)
     };
-    let (_sink, handle) =
-        MqttPublisher::start(&config, "st01", daemon_role(), state.path()).expect("start");
+    let (_sink, handle) = daemon_publisher(&config, state.path());
     wait_connected(&handle);
     // A late subscriber, as Home Assistant restarting: the configs are retained.
     std::thread::sleep(Duration::from_millis(200));
