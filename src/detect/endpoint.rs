@@ -743,12 +743,12 @@ mod tests {
         }
     }
 
-    /// The calls ended by the time `rumble` has been pushed, the stream
-    /// still open.
-    fn ended_so_far(cfg: &EndpointConfig, rumble: &[f32]) -> Vec<(u64, u64, EndReason)> {
+    /// The calls ended by the time the rumble `parts` have been pushed,
+    /// the stream still open.
+    fn ended_so_far(cfg: &EndpointConfig, parts: &[(f32, usize)]) -> Vec<(u64, u64, EndReason)> {
         let mut ep = endpointer(cfg);
         let mut out = Vec::new();
-        push_rumble(&mut ep, rumble, &mut out);
+        push_rumble(&mut ep, &seq(parts), &mut out);
         calls(&out)
     }
 
@@ -763,9 +763,10 @@ mod tests {
         out
     }
 
-    /// Runs a rumble-probability sequence through the class-agnostic track.
-    fn run(cfg: &EndpointConfig, rumble: &[f32]) -> Vec<CallEvent> {
-        let frames: Vec<_> = rumble.iter().map(|&p| frame(1, p)).collect();
+    /// Runs rumble probabilities, given as (probability, frames) runs,
+    /// through the class-agnostic track.
+    fn run(cfg: &EndpointConfig, parts: &[(f32, usize)]) -> Vec<CallEvent> {
+        let frames: Vec<_> = seq(parts).into_iter().map(|p| frame(1, p)).collect();
         run_frames(cfg, &frames)
     }
 
@@ -793,15 +794,15 @@ mod tests {
 
     #[test]
     fn onset_threshold_is_inclusive_and_required() {
-        let below = run(&cfg(), &seq(&[(0.0, 2), (0.49, 10), (0.0, 10)]));
+        let below = run(&cfg(), &[(0.0, 2), (0.49, 10), (0.0, 10)]);
         assert!(below.is_empty());
-        let at = run(&cfg(), &seq(&[(0.0, 2), (0.5, 10), (0.0, 10)]));
+        let at = run(&cfg(), &[(0.0, 2), (0.5, 10), (0.0, 10)]);
         assert_eq!(calls(&at), [(2, 12, EndReason::Quiet)]);
     }
 
     #[test]
     fn spike_shorter_than_min_onset_is_ignored() {
-        let events = run(&cfg(), &seq(&[(0.0, 2), (0.9, 1), (0.4, 5), (0.0, 10)]));
+        let events = run(&cfg(), &[(0.0, 2), (0.9, 1), (0.4, 5), (0.0, 10)]);
         assert!(events.is_empty(), "{events:?}");
     }
 
@@ -820,7 +821,7 @@ mod tests {
 
     #[test]
     fn dip_shorter_than_hangover_does_not_end_the_call() {
-        let events = run(&cfg(), &seq(&[(0.9, 4), (0.1, 2), (0.9, 4), (0.0, 10)]));
+        let events = run(&cfg(), &[(0.9, 4), (0.1, 2), (0.9, 4), (0.0, 10)]);
         assert_eq!(calls(&events), [(0, 10, EndReason::Quiet)]);
     }
 
@@ -830,18 +831,18 @@ mod tests {
             merge_gap_s: 0.0,
             ..cfg()
         };
-        assert!(ended_so_far(&no_merge, &seq(&[(0.9, 4), (0.1, 2)])).is_empty());
+        assert!(ended_so_far(&no_merge, &[(0.9, 4), (0.1, 2)]).is_empty());
         assert_eq!(
-            ended_so_far(&no_merge, &seq(&[(0.9, 4), (0.1, 3)])),
+            ended_so_far(&no_merge, &[(0.9, 4), (0.1, 3)]),
             [(0, 4, EndReason::Quiet)]
         );
     }
 
     #[test]
     fn values_between_offset_and_onset_keep_but_do_not_start_a_call() {
-        let kept = run(&cfg(), &seq(&[(0.9, 3), (0.4, 20), (0.0, 10)]));
+        let kept = run(&cfg(), &[(0.9, 3), (0.4, 20), (0.0, 10)]);
         assert_eq!(calls(&kept), [(0, 23, EndReason::Quiet)]);
-        let never = run(&cfg(), &seq(&[(0.4, 20), (0.0, 10)]));
+        let never = run(&cfg(), &[(0.4, 20), (0.0, 10)]);
         assert!(never.is_empty());
     }
 
@@ -851,16 +852,16 @@ mod tests {
             min_duration_s: 6.0,
             ..cfg()
         };
-        let short = run(&long_min, &seq(&[(0.9, 5), (0.0, 20)]));
+        let short = run(&long_min, &[(0.9, 5), (0.0, 20)]);
         assert!(short.is_empty(), "{short:?}");
-        let long = run(&long_min, &seq(&[(0.9, 6), (0.0, 20)]));
+        let long = run(&long_min, &[(0.9, 6), (0.0, 20)]);
         assert_eq!(calls(&long), [(0, 6, EndReason::Quiet)]);
     }
 
     #[test]
     fn merge_gap_bridges_a_short_gap_only() {
         // Quiet from 4; a second onset at 4 + 5 is within the gap.
-        let bridged = run(&cfg(), &seq(&[(0.9, 4), (0.0, 5), (0.9, 4), (0.0, 20)]));
+        let bridged = run(&cfg(), &[(0.9, 4), (0.0, 5), (0.9, 4), (0.0, 20)]);
         assert_eq!(calls(&bridged), [(0, 13, EndReason::Quiet)]);
         assert_eq!(
             bridged
@@ -869,7 +870,7 @@ mod tests {
                 .count(),
             1
         );
-        let apart = run(&cfg(), &seq(&[(0.9, 4), (0.0, 6), (0.9, 4), (0.0, 20)]));
+        let apart = run(&cfg(), &[(0.9, 4), (0.0, 6), (0.9, 4), (0.0, 20)]);
         assert_eq!(
             calls(&apart),
             [(0, 4, EndReason::Quiet), (10, 14, EndReason::Quiet)]
@@ -879,9 +880,9 @@ mod tests {
     #[test]
     fn end_waits_for_the_merge_gap() {
         // Call [0, 4): quiet at frame 6, but an onset may still start at 9.
-        assert!(ended_so_far(&cfg(), &seq(&[(0.9, 4), (0.0, 5)])).is_empty());
+        assert!(ended_so_far(&cfg(), &[(0.9, 4), (0.0, 5)]).is_empty());
         assert_eq!(
-            ended_so_far(&cfg(), &seq(&[(0.9, 4), (0.0, 6)])),
+            ended_so_far(&cfg(), &[(0.9, 4), (0.0, 6)]),
             [(0, 4, EndReason::Quiet)]
         );
     }
@@ -892,13 +893,13 @@ mod tests {
             min_duration_s: 8.0,
             ..cfg()
         };
-        let events = run(&long_min, &seq(&[(0.9, 3), (0.0, 4), (0.9, 3), (0.0, 20)]));
+        let events = run(&long_min, &[(0.9, 3), (0.0, 4), (0.9, 3), (0.0, 20)]);
         assert_eq!(calls(&events), [(0, 10, EndReason::Quiet)]);
     }
 
     #[test]
     fn long_call_is_split_with_a_new_start_at_the_same_frame() {
-        let events = run(&cfg(), &seq(&[(0.9, 70), (0.0, 20)]));
+        let events = run(&cfg(), &[(0.9, 70), (0.0, 20)]);
         assert_eq!(
             calls(&events),
             [
@@ -924,13 +925,13 @@ mod tests {
 
     #[test]
     fn remainder_too_short_after_the_maximum_is_cut_off() {
-        let events = run(&cfg(), &seq(&[(0.9, 31), (0.0, 20)]));
+        let events = run(&cfg(), &[(0.9, 31), (0.0, 20)]);
         assert_eq!(calls(&events), [(0, 30, EndReason::Quiet)]);
     }
 
     #[test]
     fn merge_that_would_exceed_the_maximum_is_not_made() {
-        let events = run(&cfg(), &seq(&[(0.9, 25), (0.0, 4), (0.9, 4), (0.0, 20)]));
+        let events = run(&cfg(), &[(0.9, 25), (0.0, 4), (0.9, 4), (0.0, 20)]);
         assert_eq!(
             calls(&events),
             [(0, 25, EndReason::Quiet), (29, 33, EndReason::Quiet)]
@@ -987,18 +988,18 @@ mod tests {
             .collect();
         assert!(updates.iter().any(|u| u.label == 1), "{updates:?}");
         assert!(updates.iter().all(|u| u.call == 0 && u.start_frame == 0));
-        let steady = run(&cfg(), &seq(&[(0.9, 20), (0.0, 10)]));
+        let steady = run(&cfg(), &[(0.9, 20), (0.0, 10)]);
         assert!(steady.iter().all(|e| e.phase != CallPhase::Update));
     }
 
     #[test]
     fn end_of_stream_closes_open_calls() {
-        let events = run(&cfg(), &seq(&[(0.0, 3), (0.9, 6), (0.1, 2)]));
+        let events = run(&cfg(), &[(0.0, 3), (0.9, 6), (0.1, 2)]);
         assert_eq!(calls(&events), [(3, 9, EndReason::EndOfStream)]);
         // Already quiet, only waiting out the merge gap: a natural end.
-        let waiting = run(&cfg(), &seq(&[(0.9, 6), (0.1, 4)]));
+        let waiting = run(&cfg(), &[(0.9, 6), (0.1, 4)]);
         assert_eq!(calls(&waiting), [(0, 6, EndReason::Quiet)]);
-        let unconfirmed = run(&cfg(), &seq(&[(0.0, 3), (0.9, 1)]));
+        let unconfirmed = run(&cfg(), &[(0.0, 3), (0.9, 1)]);
         assert!(unconfirmed.is_empty());
     }
 
