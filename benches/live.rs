@@ -3,7 +3,8 @@
 //! another window hop; `LIVE_SCENE=x.wav` to play a recording whose calls
 //! are in `x.selections.txt` (e.g. from `models/soundscape.py`) instead of
 //! the generated one, and `LIVE_MODEL=manifest.json` to measure latency
-//! with that model instead of the energy test model). With `LIVE_OFFLINE=1`
+//! with that model instead of the energy test model; `LIVE_CONFIG=x.toml`
+//! for other `[endpoint]` rules in the offline mode). With `LIVE_OFFLINE=1`
 //! (and `LIVE_SCENE`) the latency part runs in-process without pacing,
 //! over the daemon's own detector and early starts, in 50 ms chunks (the
 //! processing thread's poll): latency in audio time, for long recordings.
@@ -216,7 +217,10 @@ fn offline(wav: &Path, manifest: &Path, hop: Option<usize>) -> Vec<(f64, CallRec
     use rumbled::detect::StreamContext;
     use rumbled::pipeline::{Detector, DetectorConfig, DetectorOutput};
 
-    let mut config = rumbled::config::Config::default();
+    let mut config = std::env::var_os("LIVE_CONFIG")
+        .map_or_else(rumbled::config::Config::default, |path| {
+            rumbled::config::Config::load(Path::new(&path)).expect("LIVE_CONFIG")
+        });
     config.model.manifest = Some(manifest.to_path_buf());
     if let Some(hop) = hop {
         config.model.hop_frames = hop;
