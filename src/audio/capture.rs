@@ -115,7 +115,7 @@ pub struct CaptureFormat {
 /// Picks the format to capture in: the model's rate if the device has it
 /// (no resampling), else the lowest rate above it (least work to resample),
 /// else the highest below; the fewest channels that hold the one asked for;
-/// the most precise sample type (see [`FORMAT_PREFERENCE`]).
+/// the most precise sample type.
 pub fn choose_format(
     ranges: &[SupportedStreamConfigRange],
     model_rate: u32,

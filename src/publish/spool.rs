@@ -374,7 +374,7 @@ impl Spool {
     }
 
     /// Sheds records older than the age bound; returns how many. Records
-    /// stamped by an unset clock are kept (see [`PLAUSIBLE_MS`]).
+    /// stamped by an unset clock are kept (a time before 2024 means the clock was unset).
     pub fn shed_expired(&mut self) -> Result<u64, SpoolError> {
         let cutoff = now_ms().saturating_sub(self.limits.max_age.as_millis() as i64);
         let counters = Arc::clone(&self.counters);
