@@ -4,7 +4,8 @@
 //! are in `x.selections.txt` (e.g. from `models/soundscape.py`) instead of
 //! the generated one, and `LIVE_MODEL=manifest.json` to measure latency
 //! with that model instead of the energy test model; `LIVE_CONFIG=x.toml`
-//! for other `[endpoint]` rules in the offline mode). With `LIVE_OFFLINE=1`
+//! for other `[endpoint]` rules in the offline mode; `LIVE_RECORDS=x.jsonl`
+//! keeps every record with the time it came). With `LIVE_OFFLINE=1`
 //! (and `LIVE_SCENE`) the latency part runs in-process without pacing,
 //! over the daemon's own detector and early starts, in 50 ms chunks (the
 //! processing thread's poll): latency in audio time, for long recordings.
@@ -291,16 +292,34 @@ fn since_stream_start(arrivals: &[(OffsetDateTime, CallRecord)]) -> Vec<(f64, Ca
         .collect()
 }
 
-fn report_latency(calls: &[(f64, f64)], arrivals: &[(f64, CallRecord)]) {
-    let about = |r: &CallRecord, (a, b): (f64, f64)| r.offset_s >= a - 1.0 && r.offset_s < b;
+/// A true call: begin and end (s), and its in-band SNR (dB) where the
+/// truth table says (infinite for the generated soundscape's loud calls).
+type TrueCall = (f64, f64, f64);
+
+fn report_latency(calls: &[TrueCall], arrivals: &[(f64, CallRecord)]) {
+    if let Some(path) = std::env::var_os("LIVE_RECORDS") {
+        let lines: String = arrivals
+            .iter()
+            .map(|(t, r)| {
+                format!(
+                    "{{\"at_s\":{t},\"record\":{}}}\n",
+                    serde_json::to_string(r).expect("json")
+                )
+            })
+            .collect();
+        std::fs::write(path, lines).expect("LIVE_RECORDS");
+    }
+    let about = |r: &CallRecord, &(a, b, _): &TrueCall| r.offset_s >= a - 1.0 && r.offset_s < b;
     let mut first = Vec::new();
+    let mut first_by_snr = Vec::new();
     let mut confirmed = Vec::new();
-    for &call in calls {
+    for call in calls {
         let announce = arrivals
             .iter()
             .find(|(_, r)| r.phase == CallPhase::Start && about(r, call));
         if let Some((t, _)) = announce {
             first.push(t - call.0);
+            first_by_snr.push((call.2, t - call.0));
         }
         let fin = arrivals.iter().find(|(_, r)| {
             !r.provisional
@@ -324,7 +343,7 @@ fn report_latency(calls: &[(f64, f64)], arrivals: &[(f64, CallRecord)]) {
                 r.provisional == provisional
                     && (r.phase == CallPhase::Start
                         || (!provisional && r.phase == CallPhase::Update && !r.provisional))
-                    && !calls.iter().any(|&c| about(r, c))
+                    && !calls.iter().any(|c| about(r, c))
             })
             .map(|(_, r)| r.id.clone())
             .collect::<std::collections::BTreeSet<_>>()
@@ -338,6 +357,24 @@ fn report_latency(calls: &[(f64, f64)], arrivals: &[(f64, CallRecord)]) {
         quantile(&mut first, 0.95),
         quantile(&mut first, 1.0)
     );
+    for min_snr in [0.0, 10.0] {
+        let n = calls.iter().filter(|c| c.2 >= min_snr).count();
+        if n == calls.len() {
+            continue;
+        }
+        let mut strong: Vec<f64> = first_by_snr
+            .iter()
+            .filter(|(snr, _)| *snr >= min_snr)
+            .map(|(_, t)| *t)
+            .collect();
+        println!(
+            "  calls at SNR >= {min_snr} dB: {} of {n} announced, p50 {:.2} s, p95 {:.2} s, max {:.2} s",
+            strong.len(),
+            quantile(&mut strong, 0.5),
+            quantile(&mut strong, 0.95),
+            quantile(&mut strong, 1.0)
+        );
+    }
     println!(
         "latency, onset -> final (confirmed) record: {} calls, p50 {:.2} s, p95 {:.2} s",
         confirmed.len(),
@@ -352,19 +389,28 @@ fn report_latency(calls: &[(f64, f64)], arrivals: &[(f64, CallRecord)]) {
 }
 
 /// The calls of a Raven table, overlapping ones merged (the endpointer is
-/// class-agnostic: overlapping calls are one event).
-fn truth(table: &Path) -> Vec<(f64, f64)> {
-    let mut calls: Vec<(f64, f64)> = rumbled::publish::read_selection_table(table, "Class")
-        .expect("truth table")
+/// class-agnostic: overlapping calls are one event, timed from the first).
+/// The SNR comes from `models/soundscape.py`'s `SNR (dB)` column, read as
+/// the "class" of a selection; infinite without one.
+fn truth(table: &Path) -> Vec<TrueCall> {
+    let read = |column| rumbled::publish::read_selection_table(table, column);
+    let selections = read("SNR (dB)")
+        .or_else(|_| read("Class"))
+        .expect("truth table");
+    let mut calls: Vec<TrueCall> = selections
         .iter()
-        .map(|s| (s.begin_s, s.end_s))
+        .map(|s| {
+            let snr = s.class.as_deref().and_then(|c| c.parse().ok());
+            (s.begin_s, s.end_s, snr.unwrap_or(f64::INFINITY))
+        })
         .collect();
     calls.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut merged: Vec<(f64, f64)> = Vec::new();
-    for (a, b) in calls {
+    let mut merged: Vec<TrueCall> = Vec::new();
+    for (a, b, snr) in calls {
         match merged.last_mut() {
+            // The region's onset is its first call's: so is its SNR.
             Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
+            _ => merged.push((a, b, snr)),
         }
     }
     merged
@@ -382,7 +428,7 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
 /// Faint noise with calls of 1-6 s every 4-12 s from 12 s on: a harmonic
 /// 17 Hz rumble stack under broadband noise loud enough for the energy
 /// model.
-fn soundscape(total_s: f64) -> (Vec<f32>, Vec<(f64, f64)>) {
+fn soundscape(total_s: f64) -> (Vec<f32>, Vec<TrueCall>) {
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         state ^= state << 13;
@@ -396,7 +442,7 @@ fn soundscape(total_s: f64) -> (Vec<f32>, Vec<(f64, f64)>) {
     let mut t = 12.0 + 4.0 * next();
     while t + 6.0 < total_s {
         let length = 1.0 + 5.0 * next();
-        calls.push((t, t + length));
+        calls.push((t, t + length, f64::INFINITY));
         t += length + 4.0 + 8.0 * next();
     }
     let n = (total_s * RATE) as usize;
