@@ -458,6 +458,9 @@ pub struct DaemonConfig {
     /// onset, instead of a window's length later (marked `provisional`,
     /// then confirmed or retracted).
     pub early_start: bool,
+    /// Event times are re-anchored to UTC (between calls) when the sample
+    /// clock has drifted this far from it.
+    pub max_clock_drift_s: f64,
 }
 
 impl Default for DaemonConfig {
@@ -469,6 +472,7 @@ impl Default for DaemonConfig {
             retry_max_s: 30.0,
             ring_s: 10.0,
             early_start: true,
+            max_clock_drift_s: 0.5,
         }
     }
 }
@@ -625,6 +629,7 @@ impl Config {
             ("daemon.retry_initial_s", d.retry_initial_s),
             ("daemon.retry_max_s", d.retry_max_s),
             ("daemon.ring_s", d.ring_s),
+            ("daemon.max_clock_drift_s", d.max_clock_drift_s),
         ] {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
                 return Err(invalid(

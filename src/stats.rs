@@ -40,6 +40,11 @@ pub struct StatsReport {
     pub open_calls: usize,
     /// Call events emitted since start.
     pub events: u64,
+    /// The sample clock's lead over UTC at the last estimate, seconds
+    /// (before the re-anchoring it may have led to).
+    pub clock_drift_s: f64,
+    /// Times event times were re-anchored to UTC since start.
+    pub reanchors: u64,
     /// Per-call evidence written, failed and skipped, when `[evidence]` is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<EvidenceReport>,
@@ -51,7 +56,8 @@ impl StatsReport {
         let mut line = format!(
             "stats: up {:.0} s, audio {:.1} s, dropped {} samples, deaf {:.1} s, \
              device restarts {}, xruns {}, ring max {:.0}%, real-time factor {:.4}, \
-             {} windows, inference p50 {:.2} ms p95 {:.2} ms, open calls {}, events {}",
+             {} windows, inference p50 {:.2} ms p95 {:.2} ms, open calls {}, events {}, \
+             clock drift {:.3} s, re-anchored {}",
             self.uptime_s,
             self.audio_s,
             self.dropped_samples,
@@ -64,7 +70,9 @@ impl StatsReport {
             self.inference_ms_p50,
             self.inference_ms_p95,
             self.open_calls,
-            self.events
+            self.events,
+            self.clock_drift_s,
+            self.reanchors
         );
         if let Some(e) = &self.evidence {
             line += &format!(
@@ -92,6 +100,10 @@ pub struct ProcessingStats {
     pub open_calls: usize,
     /// Events emitted since start.
     pub events: u64,
+    /// The sample clock's lead over UTC at the last estimate, seconds.
+    pub clock_drift_s: f64,
+    /// Re-anchorings since start.
+    pub reanchors: u64,
     /// Audio analysed in this interval, seconds.
     pub interval_audio_s: f64,
     /// Time spent processing in this interval.

@@ -14,6 +14,7 @@
 //! - **control** (the caller's thread): signals (SIGTERM/SIGINT stop,
 //!   SIGHUP reload), periodic stats, and the orderly end.
 
+pub mod drift;
 pub mod early;
 pub mod evidence;
 pub mod notify;
@@ -132,6 +133,8 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
         mqtt: mqtt_sink,
         capture: (config.input.kind == InputKind::Device).then(|| capture_counters.clone()),
         evidence: evidence_feed,
+        max_clock_drift_s: follows_wall_clock(&config, &options)
+            .then_some(config.daemon.max_clock_drift_s),
     };
     let finished_tx = control_tx.clone();
     std::thread::Builder::new()
@@ -220,6 +223,13 @@ fn start_mqtt(
     )
     .context("starting the MQTT publisher")?;
     Ok((seq, Some(sink), Some(handle)))
+}
+
+/// Whether event times should follow the wall clock: a capture device, or
+/// the test input played at (about) real time, which stands in for one. A
+/// test input played faster or slower has no wall clock to follow.
+fn follows_wall_clock(config: &Config, options: &RunOptions) -> bool {
+    config.input.kind == InputKind::Device || (options.speed - 1.0).abs() <= 0.1
 }
 
 fn describe_input(config: &Config) -> String {
@@ -426,6 +436,8 @@ impl ControlLoop {
             inference_ms_p95: p95,
             open_calls: stats.open_calls,
             events: stats.events,
+            clock_drift_s: stats.clock_drift_s,
+            reanchors: stats.reanchors,
             evidence: self
                 .evidence
                 .as_ref()

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
+use super::drift::{DRIFT_WINDOW, DriftWatch};
 use super::early::EarlyStarts;
 use super::evidence::EvidenceFeed;
 use super::notify::Notifier;
@@ -89,6 +90,10 @@ pub struct Processing {
     /// Per-call evidence (`[evidence] enabled`): fed the samples and
     /// records, written on a thread of its own.
     pub evidence: Option<EvidenceFeed>,
+    /// Largest tolerated gap between the sample clock and UTC before a
+    /// stream is re-anchored ([`super::drift`]); `None` where the source
+    /// has no real-time clock (a test input played fast).
+    pub max_clock_drift_s: Option<f64>,
 }
 
 /// The segment being read and its detector.
@@ -101,6 +106,7 @@ struct Stream {
     /// or the last gap).
     detector_samples: u64,
     anchored: bool,
+    drift: DriftWatch,
 }
 
 impl Processing {
@@ -144,6 +150,7 @@ impl Processing {
                         self.anchor(stream, n, &mut state);
                     }
                     let reached = self.push(stream, &mut buf, &mut state)?;
+                    self.watch_clock(stream);
                     notifier.audio_flowed();
                     if reached {
                         self.end_stream(stream, &mut state)?;
@@ -234,6 +241,7 @@ impl Processing {
             ctx,
             detector_samples: 0,
             anchored: false,
+            drift: DriftWatch::new(DRIFT_WINDOW),
         })
     }
 
@@ -289,12 +297,45 @@ impl Processing {
             .anchor
             .map(|anchor| anchor + time::Duration::seconds_f64(skip_s));
         stream.detector_samples = 0;
+        stream.drift.reset();
         stream.detector = self.new_detector(stream.segment.rate)?;
         stream.early = self.new_early(&stream.ctx);
         if let Some(evidence) = self.evidence.as_mut() {
             evidence.new_stream(stream.segment.rate, stream.ctx.offset_base_s);
         }
         Ok(())
+    }
+
+    /// Compares the sample clock with the wall clock after a read, and
+    /// moves the stream's anchor when they have parted by more than allowed
+    /// and no call is open (a call keeps one anchor, and with it one id and
+    /// consistent times).
+    fn watch_clock(&mut self, stream: &mut Stream) {
+        let (Some(max), Some(anchor)) = (self.max_clock_drift_s, stream.ctx.anchor) else {
+            return;
+        };
+        let rate = f64::from(stream.segment.rate);
+        let seconds = time::Duration::seconds_f64;
+        let by_counter = anchor + seconds(stream.detector_samples as f64 / rate);
+        let waiting = stream.segment.reader.available() as f64 / rate;
+        let by_wall = OffsetDateTime::now_utc() - seconds(waiting);
+        let lead = (by_counter - by_wall).as_seconds_f64();
+        let Some(drift) = stream.drift.observe(lead, Instant::now()) else {
+            return;
+        };
+        self.lock_stats().clock_drift_s = drift;
+        if drift.abs() <= max || stream.detector.open_calls() > 0 {
+            return;
+        }
+        stream.ctx.anchor = Some(anchor - seconds(drift));
+        stream.drift.reset();
+        self.lock_stats().reanchors += 1;
+        tracing::info!(
+            "the sample clock of {} ran {:.3} s {} UTC; event times re-anchored",
+            stream.segment.name,
+            drift.abs(),
+            if drift > 0.0 { "ahead of" } else { "behind" }
+        );
     }
 
     /// Pushes `buf` through the detector; true when the audio limit is hit.
