@@ -93,6 +93,14 @@ pub enum SpoolError {
         /// Its `user_version`.
         found: i64,
     },
+    /// A damaged database could not be moved out of the way.
+    #[error("spool database {} is damaged and cannot be moved aside: {source}", path.display())]
+    MoveAside {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A read or write failed (disk full, I/O error, corruption).
     #[error("spool database {}: {source}", path.display())]
     Db {
@@ -191,17 +199,50 @@ pub struct Spool {
 
 /// Opens (creating if needed) the state database in `dir`, with the
 /// pragmas every connection needs. `durable` makes each commit fsync.
+///
+/// A damaged database (an SD card that lost power mid-write) must not keep
+/// a station from starting: it is moved aside as
+/// `state.sqlite.damaged-<unix time>` and an empty one takes its place. The
+/// events it still held are not delivered over MQTT (they are in the log
+/// and the events file), and `seq` jumps ahead to the time in milliseconds
+/// so that it still only increases for subscribers.
 fn open_db(dir: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolError> {
     std::fs::create_dir_all(dir).map_err(|source| SpoolError::CreateDir {
         path: dir.to_path_buf(),
         source,
     })?;
     let path = dir.join(STATE_DB);
+    match set_up_db(&path, durable) {
+        Err(SpoolError::Open { source, .. }) if is_damage(&source) => {
+            let aside = move_aside(&path)?;
+            tracing::error!(
+                "spool database {} is damaged ({source}); moved it to {} and started an empty \
+                 one: events it still held are not sent over MQTT (they are in the log and the \
+                 events file), and seq jumps ahead",
+                path.display(),
+                aside.display()
+            );
+            let (conn, path) = set_up_db(&path, durable)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('seq_floor', ?1)",
+                params![now_ms()],
+            )
+            .map_err(|source| SpoolError::Open {
+                path: path.clone(),
+                source,
+            })?;
+            Ok((conn, path))
+        }
+        other => other,
+    }
+}
+
+fn set_up_db(path: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolError> {
     let open_err = |source| SpoolError::Open {
-        path: path.clone(),
+        path: path.to_owned(),
         source,
     };
-    let conn = Connection::open(&path).map_err(open_err)?;
+    let conn = Connection::open(path).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     // WAL: readers never block the writer, and a commit is one append to
     // the log (plus an fsync when durable) rather than a rewrite of pages.
@@ -213,7 +254,21 @@ fn open_db(dir: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolErro
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(open_err)?;
     if found > SCHEMA_VERSION {
-        return Err(SpoolError::Version { path, found });
+        return Err(SpoolError::Version {
+            path: path.to_owned(),
+            found,
+        });
+    }
+    // Damage that the header does not show: a page cut short by a power
+    // loss. Cheap at spool sizes, and only at start-up.
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if check != "ok" {
+        return Err(open_err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(check),
+        )));
     }
     conn.execute_batch(
         "BEGIN IMMEDIATE;
@@ -230,11 +285,46 @@ fn open_db(dir: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolErro
              station TEXT PRIMARY KEY,
              last    INTEGER NOT NULL
          );
+         CREATE TABLE IF NOT EXISTS meta (
+             key   TEXT PRIMARY KEY,
+             value INTEGER NOT NULL
+         );
          PRAGMA user_version = 1;
          COMMIT;",
     )
     .map_err(open_err)?;
-    Ok((conn, path))
+    Ok((conn, path.to_owned()))
+}
+
+/// Whether SQLite says the file is damaged or not a database at all.
+fn is_damage(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// Moves a damaged database (and its write-ahead log) out of the way;
+/// returns where it went.
+fn move_aside(path: &Path) -> Result<PathBuf, SpoolError> {
+    let stamp = now_ms() / 1000;
+    let aside = path.with_file_name(format!("{STATE_DB}.damaged-{stamp}"));
+    let failed = |source| SpoolError::MoveAside {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::rename(path, &aside).map_err(failed)?;
+    let wal = path.with_file_name(format!("{STATE_DB}-wal"));
+    if wal.exists() {
+        std::fs::rename(
+            &wal,
+            aside.with_file_name(format!("{STATE_DB}.damaged-{stamp}-wal")),
+        )
+        .map_err(failed)?;
+    }
+    // The shared-memory index is rebuilt from the log; a stale one must go.
+    let _ = std::fs::remove_file(path.with_file_name(format!("{STATE_DB}-shm")));
+    Ok(aside)
 }
 
 fn now_ms() -> i64 {
@@ -558,7 +648,8 @@ impl SeqSource {
         };
         let next: i64 = conn
             .prepare_cached(
-                "INSERT INTO sequence (station, last) VALUES (?1, 1)
+                "INSERT INTO sequence (station, last)
+                 VALUES (?1, 1 + COALESCE((SELECT value FROM meta WHERE key = 'seq_floor'), 0))
                  ON CONFLICT (station) DO UPDATE SET last = last + 1
                  RETURNING last",
             )
@@ -722,5 +813,58 @@ mod tests {
             .expect("refused");
         assert!(err.to_string().contains(STATE_DB), "{err}");
         assert!(matches!(err, SpoolError::Version { found: 9, .. }));
+    }
+
+    /// Files in `dir` whose name starts with `prefix`.
+    fn named(dir: &Path, prefix: &str) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(prefix))
+            .collect()
+    }
+
+    #[test]
+    fn a_file_that_is_no_database_is_moved_aside_and_seq_jumps_ahead() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(STATE_DB), vec![0x5a; 8192]).expect("garbage");
+        let before_ms = now_ms() as u64;
+        let mut seq = SeqSource::open(dir.path(), "st01").expect("recovered");
+        let first = seq.next_seq().expect("next");
+        assert!(first > before_ms, "{first} jumps past {before_ms}");
+        assert_eq!(seq.next_seq().expect("next"), first + 1);
+        assert_eq!(named(dir.path(), "state.sqlite.damaged-").len(), 1);
+        // The fresh database works for the spool too, and stays fresh.
+        let mut spool = Spool::open(dir.path(), "daemon", BIG, true).expect("open");
+        spool.append(&record(1)).expect("append");
+        assert_eq!(named(dir.path(), "state.sqlite.damaged-").len(), 1);
+    }
+
+    #[test]
+    fn damaged_pages_are_found_at_start_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut spool = Spool::open(dir.path(), "daemon", BIG, true).expect("open");
+            for i in 0..200 {
+                spool.append(&record(i)).expect("append");
+            }
+            let conn = Connection::open(dir.path().join(STATE_DB)).expect("open");
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .expect("checkpoint");
+        }
+        // A power loss tore the pages after the first few: the header
+        // still reads as a database.
+        let path = dir.path().join(STATE_DB);
+        let mut bytes = std::fs::read(&path).expect("read");
+        assert!(bytes.len() > 5 * 4096, "{} bytes", bytes.len());
+        for b in &mut bytes[3 * 4096..] {
+            *b = 0xa5;
+        }
+        std::fs::write(&path, bytes).expect("write");
+        let mut spool = Spool::open(dir.path(), "daemon", BIG, true).expect("recovered");
+        assert_eq!(named(dir.path(), "state.sqlite.damaged-").len(), 1);
+        assert!(spool.pending_after(0, 10).expect("pending").is_empty());
+        spool.append(&record(1)).expect("append");
+        assert_eq!(spool.pending_after(0, 10).expect("pending").len(), 1);
     }
 }
