@@ -393,3 +393,42 @@ fn home_assistant_discovery_configs_are_retained_when_enabled() {
     let event = &ha.on("homeassistant/event/rumbled_st01/call/config")[0];
     assert_eq!(event.json()["event_types"][0], "start");
 }
+
+#[test]
+fn calls_the_spool_cannot_take_are_held_in_memory_and_still_delivered() {
+    let broker = Broker::start(&BrokerOptions::default());
+    let sub = Subscriber::start(broker.port, "rumbled/st01/events", "sub-held");
+    let state = tempfile::tempdir().expect("state dir");
+    let (mut sink, handle) = daemon_publisher(&mqtt_config(broker.port), state.path());
+    wait_connected(&handle);
+    // Another process holds the spool's write lock: every append fails
+    // (after a second), as on a full or failing disk.
+    let locker = rusqlite::Connection::open(state.path().join("state.sqlite")).expect("open");
+    locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    for n in 0..2 {
+        for rec in call(n) {
+            sink.emit(&rec).expect("held, not an error");
+        }
+    }
+    assert_eq!(handle.stats().spooled, 0, "nothing reached the spool");
+    // Delivered from memory while the lock is still held (the publisher's
+    // spool maintenance may wait out its own timeout first).
+    let (records, _) = wait_calls(&sub, "rumbled/st01/events", 0..2, Duration::from_secs(30));
+    assert!(records.iter().all(|r| !r.historical), "live news");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handle.stats().held > 0 {
+        assert!(Instant::now() < deadline, "held records never acknowledged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The spool works again: back to durable records.
+    locker.execute_batch("ROLLBACK").expect("unlock");
+    for rec in call(2) {
+        sink.emit(&rec).expect("emit");
+    }
+    assert_eq!(handle.stats().spooled, 2);
+    wait_calls(&sub, "rumbled/st01/events", 0..3, Duration::from_secs(10));
+    assert!(handle.wait_drained(Duration::from_secs(10)));
+    let stats = handle.stats();
+    assert_eq!((stats.held, stats.held_shed, stats.shed), (0, 0, 0));
+    assert!(handle.shutdown(Duration::from_secs(5)), "clean shutdown");
+}

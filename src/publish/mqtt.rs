@@ -16,6 +16,13 @@
 //! whatever the broker or this process does; subscribers de-duplicate by the
 //! record's `id`.
 //!
+//! If the spool cannot take a record (a full or failing disk, or another
+//! process holding its write lock for over a second), the sink holds it in
+//! memory instead, bounded by [`MAX_HELD`], and the publisher sends held
+//! records after the spooled ones, dropping each at its PUBACK. Held
+//! records survive reconnects but not a stop of rumbled; the failure is
+//! logged (once per episode) and counted in [`MqttStats::held`].
+//!
 //! A record is sent with `historical: true` when it is delivered late: a
 //! previous run of rumbled spooled it (and died or stopped before the broker
 //! had it), or it was spooled while the broker was unreachable, or it is
@@ -52,8 +59,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -246,16 +253,75 @@ pub struct MqttStats {
     pub acked: u64,
     /// Successful connections since start.
     pub connections: u64,
+    /// Records the spool could not take, held in memory until acknowledged.
+    pub held: u64,
+    /// Held records dropped because [`MAX_HELD`] were already held.
+    pub held_shed: u64,
+}
+
+/// Most records held in memory while the spool cannot take them: days of a
+/// station's calls, about 15 MB at most.
+pub const MAX_HELD: usize = 10_000;
+
+/// Records the spool could not take, oldest first, each under a key that
+/// only grows.
+#[derive(Debug, Default)]
+struct Held {
+    /// Key of the last record held.
+    last: u64,
+    records: VecDeque<(u64, Vec<u8>)>,
+    shed: u64,
 }
 
 /// Counters shared between the sink, the handle and the publisher thread.
 #[derive(Debug, Default)]
 struct Shared {
+    held: Mutex<Held>,
     connected: AtomicBool,
     spooled: AtomicU64,
     published: AtomicU64,
     acked: AtomicU64,
     connections: AtomicU64,
+}
+
+impl Shared {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        // Plain data: a holder that panicked left it consistent enough.
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds `payload` (of call `id`); returns how many are held now.
+    fn hold(&self, id: &str, payload: Vec<u8>) -> usize {
+        let mut held = self.held();
+        if held.records.len() >= MAX_HELD {
+            held.records.pop_front();
+            held.shed += 1;
+            tracing::error!(
+                "MQTT: {MAX_HELD} calls already held in memory; the oldest is dropped for call {id} \
+                 (it is in the log and the events file)"
+            );
+        }
+        held.last += 1;
+        let key = held.last;
+        held.records.push_back((key, payload));
+        held.records.len()
+    }
+
+    /// Up to `limit` held records after key `after`.
+    fn held_after(&self, after: u64, limit: usize) -> Vec<(u64, Vec<u8>)> {
+        let held = self.held();
+        held.records
+            .iter()
+            .filter(|(key, _)| *key > after)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// The broker acknowledged held record `key`.
+    fn release(&self, key: u64) {
+        self.held().records.retain(|(k, _)| *k != key);
+    }
 }
 
 /// Starts MQTT publishing; see the module docs.
@@ -314,6 +380,7 @@ impl MqttPublisher {
             ),
             link: LinkState::Starting,
             late_until,
+            late_held_until: 0,
         };
         let thread = std::thread::Builder::new()
             .name("rumbled-mqtt".into())
@@ -323,6 +390,7 @@ impl MqttPublisher {
             spool: sink_spool,
             wake,
             shared: Arc::clone(&shared),
+            holding: false,
         };
         let handle = MqttHandle {
             cmds: cmd_tx,
@@ -515,14 +583,37 @@ pub struct MqttSink {
     spool: Spool,
     wake: Arc<Notify>,
     shared: Arc<Shared>,
+    /// The spool failed and records are being held (logged once).
+    holding: bool,
 }
 
 impl EventSink for MqttSink {
     fn emit(&mut self, rec: &CallRecord) -> anyhow::Result<()> {
-        self.spool
-            .append(rec)
-            .with_context(|| format!("spooling call {} for MQTT", rec.id))?;
-        self.shared.spooled.fetch_add(1, Ordering::Relaxed);
+        match self.spool.append(rec) {
+            Ok(_) => {
+                self.shared.spooled.fetch_add(1, Ordering::Relaxed);
+                if self.holding {
+                    self.holding = false;
+                    tracing::info!("MQTT spool takes calls again");
+                }
+            }
+            Err(e) => {
+                let payload = serde_json::to_vec(rec)
+                    .with_context(|| format!("encoding call {} for MQTT", rec.id))?;
+                let held = self.shared.hold(&rec.id, payload);
+                if self.holding {
+                    tracing::debug!("MQTT spool still failing ({e}); {held} calls held");
+                } else {
+                    self.holding = true;
+                    tracing::error!(
+                        "MQTT spool cannot take call {}: {e}; it and later calls are held in \
+                         memory until the broker takes them ({held} held; lost if rumbled stops \
+                         first, but they are in the log and the events file)",
+                        rec.id
+                    );
+                }
+            }
+        }
         self.wake.notify_one();
         Ok(())
     }
@@ -557,6 +648,7 @@ impl MqttHandle {
     /// The publisher's health now.
     pub fn stats(&self) -> MqttStats {
         let s = &self.shared;
+        let held = s.held();
         MqttStats {
             connected: s.connected.load(Ordering::Relaxed),
             spool_depth: self.counters.depth(),
@@ -566,6 +658,8 @@ impl MqttHandle {
             published: s.published.load(Ordering::Relaxed),
             acked: s.acked.load(Ordering::Relaxed),
             connections: s.connections.load(Ordering::Relaxed),
+            held: held.records.len() as u64,
+            held_shed: held.shed,
         }
     }
 
@@ -584,7 +678,7 @@ impl MqttHandle {
     pub fn wait_drained(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.counters.depth() == 0 {
+            if self.counters.depth() == 0 && self.shared.held().records.is_empty() {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -692,11 +786,20 @@ enum LinkState {
     Down(String),
 }
 
+/// Where a published call record came from, so its PUBACK can release it.
+#[derive(Clone, Copy, Debug)]
+enum Delivery {
+    /// Spool row.
+    Spooled(i64),
+    /// Key of a record held in memory.
+    Held(u64),
+}
+
 /// What one published request was, matched to rumqttc's `Outgoing::Publish`
 /// events, which come in request order.
 enum Tag {
-    /// A spooled record.
-    Event(i64),
+    /// A call record.
+    Event(Delivery),
     /// The `stopped` status, whose PUBACK ends a shutdown.
     Stopped,
     /// Anything else (status, stats, discovery).
@@ -711,13 +814,15 @@ struct Session {
     driver: tokio::task::JoinHandle<()>,
     /// Requests sent to rumqttc whose `Outgoing::Publish` has not come yet.
     tags: VecDeque<Tag>,
-    /// Spool row of each event publish awaiting its PUBACK, by packet id.
-    by_pkid: HashMap<u16, i64>,
+    /// Each event publish awaiting its PUBACK, by packet id.
+    by_pkid: HashMap<u16, Delivery>,
     /// Packet id of the `stopped` status, once sent.
     stopped_pkid: Option<u16>,
     stopped_acked: bool,
     /// Last spool row handed to rumqttc.
     cursor: i64,
+    /// Key of the last held record handed to rumqttc.
+    held_cursor: u64,
     /// Event publishes handed to rumqttc and not yet acknowledged.
     inflight: usize,
     /// Shutting down: no new records go out.
@@ -754,6 +859,8 @@ struct Publisher {
     link: LinkState,
     /// Spool rows up to this one are delivered as `historical`.
     late_until: i64,
+    /// Held records up to this key are delivered as `historical`.
+    late_held_until: u64,
 }
 
 impl Publisher {
@@ -847,6 +954,7 @@ impl Publisher {
             stopped_pkid: None,
             stopped_acked: false,
             cursor: 0,
+            held_cursor: 0,
             inflight: 0,
             closing: false,
         };
@@ -923,6 +1031,7 @@ impl Publisher {
         if self.link != LinkState::Starting {
             // Back after a failure: everything spooled until now is late.
             self.late_until = self.spool.watermark().map_err(|e| e.to_string())?;
+            self.late_held_until = self.shared.held().last;
         }
         let depth = self.spool.counters().depth();
         tracing::info!(
@@ -951,8 +1060,8 @@ impl Publisher {
     fn on_event(&mut self, s: &mut Session, event: Event) -> Result<(), String> {
         match event {
             Event::Outgoing(Outgoing::Publish(pkid)) => match s.tags.pop_front() {
-                Some(Tag::Event(row)) => {
-                    s.by_pkid.insert(pkid, row);
+                Some(Tag::Event(delivery)) => {
+                    s.by_pkid.insert(pkid, delivery);
                 }
                 Some(Tag::Stopped) => s.stopped_pkid = Some(pkid),
                 Some(Tag::Other) | None => {}
@@ -961,9 +1070,14 @@ impl Publisher {
                 if s.stopped_pkid == Some(ack.pkid) {
                     s.stopped_acked = true;
                 }
-                if let Some(row) = s.by_pkid.remove(&ack.pkid) {
+                if let Some(delivery) = s.by_pkid.remove(&ack.pkid) {
                     s.inflight = s.inflight.saturating_sub(1);
-                    self.spool.ack(row).map_err(|e| e.to_string())?;
+                    match delivery {
+                        Delivery::Spooled(row) => {
+                            self.spool.ack(row).map_err(|e| e.to_string())?;
+                        }
+                        Delivery::Held(key) => self.shared.release(key),
+                    }
                     self.shared.acked.fetch_add(1, Ordering::Relaxed);
                     self.fill(s)?;
                 }
@@ -973,22 +1087,43 @@ impl Publisher {
         Ok(())
     }
 
-    /// Hands spooled records after the cursor to rumqttc until the window
-    /// is full or the spool is exhausted.
+    /// Hands spooled records after the cursor, then held ones, to rumqttc
+    /// until the window is full or nothing is left.
     fn fill(&mut self, s: &mut Session) -> Result<(), String> {
         while !s.closing && s.inflight < WINDOW {
-            let batch = self
+            let room = WINDOW - s.inflight;
+            let spooled = self
                 .spool
-                .pending_after(s.cursor, WINDOW - s.inflight)
+                .pending_after(s.cursor, room)
                 .map_err(|e| e.to_string())?;
+            let batch: Vec<(Delivery, Vec<u8>, bool)> = if spooled.is_empty() {
+                self.shared
+                    .held_after(s.held_cursor, room)
+                    .into_iter()
+                    .map(|(key, payload)| {
+                        (Delivery::Held(key), payload, key <= self.late_held_until)
+                    })
+                    .collect()
+            } else {
+                spooled
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            Delivery::Spooled(e.row),
+                            e.payload,
+                            e.row <= self.late_until,
+                        )
+                    })
+                    .collect()
+            };
             if batch.is_empty() {
                 return Ok(());
             }
-            for event in batch {
-                let payload = if event.row <= self.late_until {
-                    mark_historical(event.payload)
+            for (delivery, payload, late) in batch {
+                let payload = if late {
+                    mark_historical(payload)
                 } else {
-                    event.payload
+                    payload
                 };
                 if s.client
                     .try_publish(&self.topics.events, QoS::AtLeastOnce, false, payload)
@@ -998,8 +1133,11 @@ impl Publisher {
                     // stays after the cursor and goes at the next ack or wake.
                     return Ok(());
                 }
-                s.tags.push_back(Tag::Event(event.row));
-                s.cursor = event.row;
+                s.tags.push_back(Tag::Event(delivery));
+                match delivery {
+                    Delivery::Spooled(row) => s.cursor = row,
+                    Delivery::Held(key) => s.held_cursor = key,
+                }
                 s.inflight += 1;
                 self.shared.published.fetch_add(1, Ordering::Relaxed);
             }
@@ -1055,7 +1193,14 @@ impl Publisher {
         }
         self.shared.connected.store(false, Ordering::Relaxed);
         tracing::info!(broker = %self.broker, spooled = self.spool.counters().depth(), "MQTT disconnected");
-        clean
+        let held = self.shared.held().records.len();
+        if held > 0 {
+            tracing::error!(
+                "MQTT: {held} calls held in memory (the spool could not take them) were not \
+                 delivered before stopping; they are in the log and the events file"
+            );
+        }
+        clean && held == 0
     }
 }
 

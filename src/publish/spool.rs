@@ -62,6 +62,10 @@ const PLAUSIBLE_MS: i64 = 1_704_067_200_000;
 /// failing; writes are short, so this is only reached when something hangs.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The same for appends, which the detector waits on: past this the MQTT
+/// sink holds the record in memory instead (see `publish::mqtt`).
+const APPEND_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A spool or sequence-store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -243,7 +247,12 @@ fn set_up_db(path: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolE
         source,
     };
     let conn = Connection::open(path).map_err(open_err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    let busy = if durable {
+        APPEND_BUSY_TIMEOUT
+    } else {
+        BUSY_TIMEOUT
+    };
+    conn.busy_timeout(busy).map_err(open_err)?;
     // WAL: readers never block the writer, and a commit is one append to
     // the log (plus an fsync when durable) rather than a rewrite of pages.
     conn.pragma_update(None, "journal_mode", "WAL")
