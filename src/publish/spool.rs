@@ -62,9 +62,10 @@ const PLAUSIBLE_MS: i64 = 1_704_067_200_000;
 /// failing; writes are short, so this is only reached when something hangs.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The same for appends, which the detector waits on: past this the MQTT
-/// sink holds the record in memory instead (see `publish::mqtt`).
-const APPEND_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+/// The same for the statements the detector waits on (appends, `seq`
+/// numbers): past this an append fails and the MQTT sink holds the record
+/// in memory instead (see `publish::mqtt`), and a number comes from memory.
+const DETECTOR_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A spool or sequence-store failure.
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +203,8 @@ pub struct Spool {
 }
 
 /// Opens (creating if needed) the state database in `dir`, with the
-/// pragmas every connection needs. `durable` makes each commit fsync.
+/// pragmas every connection needs. `durable` makes each commit fsync;
+/// `busy` is how long a statement waits for another's write lock.
 ///
 /// A damaged database (an SD card that lost power mid-write) must not keep
 /// a station from starting: it is moved aside as
@@ -210,13 +212,13 @@ pub struct Spool {
 /// events it still held are not delivered over MQTT (they are in the log
 /// and the events file), and `seq` jumps ahead to the time in milliseconds
 /// so that it still only increases for subscribers.
-fn open_db(dir: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolError> {
+fn open_db(dir: &Path, durable: bool, busy: Duration) -> Result<(Connection, PathBuf), SpoolError> {
     std::fs::create_dir_all(dir).map_err(|source| SpoolError::CreateDir {
         path: dir.to_path_buf(),
         source,
     })?;
     let path = dir.join(STATE_DB);
-    match set_up_db(&path, durable) {
+    match set_up_db(&path, durable, busy) {
         Err(SpoolError::Open { source, .. }) if is_damage(&source) => {
             let aside = move_aside(&path)?;
             tracing::error!(
@@ -226,7 +228,7 @@ fn open_db(dir: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolErro
                 path.display(),
                 aside.display()
             );
-            let (conn, path) = set_up_db(&path, durable)?;
+            let (conn, path) = set_up_db(&path, durable, busy)?;
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('seq_floor', ?1)",
                 params![now_ms()],
@@ -241,17 +243,16 @@ fn open_db(dir: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolErro
     }
 }
 
-fn set_up_db(path: &Path, durable: bool) -> Result<(Connection, PathBuf), SpoolError> {
+fn set_up_db(
+    path: &Path,
+    durable: bool,
+    busy: Duration,
+) -> Result<(Connection, PathBuf), SpoolError> {
     let open_err = |source| SpoolError::Open {
         path: path.to_owned(),
         source,
     };
     let conn = Connection::open(path).map_err(open_err)?;
-    let busy = if durable {
-        APPEND_BUSY_TIMEOUT
-    } else {
-        BUSY_TIMEOUT
-    };
     conn.busy_timeout(busy).map_err(open_err)?;
     // WAL: readers never block the writer, and a commit is one append to
     // the log (plus an fsync when durable) rather than a rewrite of pages.
@@ -351,7 +352,7 @@ impl Spool {
         limits: SpoolLimits,
         durable: bool,
     ) -> Result<Self, SpoolError> {
-        let (conn, path) = open_db(dir, durable)?;
+        let (conn, path) = open_db(dir, durable, DETECTOR_BUSY_TIMEOUT)?;
         let spool = Spool {
             conn,
             path,
@@ -367,7 +368,7 @@ impl Spool {
     /// its commits are not fsynced (for reading and acknowledging).
     pub fn reader(&self) -> Result<Self, SpoolError> {
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
-        let (conn, path) = open_db(dir, false)?;
+        let (conn, path) = open_db(dir, false, BUSY_TIMEOUT)?;
         Ok(Spool {
             conn,
             path,
@@ -631,7 +632,7 @@ impl SeqSource {
     /// Numbers for `station`, persisted in the state database in `dir`,
     /// continuing after the last number any process handed out.
     pub fn open(dir: &Path, station: &str) -> Result<Self, SpoolError> {
-        let (conn, path) = open_db(dir, false)?;
+        let (conn, path) = open_db(dir, false, DETECTOR_BUSY_TIMEOUT)?;
         Ok(SeqSource {
             store: Some((conn, path)),
             station: station.to_owned(),
