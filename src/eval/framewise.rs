@@ -58,10 +58,12 @@ impl ScoredFrames {
             }
             tp += gained;
             seen += j - i;
-            ap += gained as f64 / positives as f64 * (tp as f64 / seen as f64);
+            // Summed per positive and divided once, so a perfect ranking
+            // gives exactly 1 (the division per step drifted past it).
+            ap += gained as f64 * (tp as f64 / seen as f64);
             i = j;
         }
-        Some(ap)
+        Some((ap / positives as f64).min(1.0))
     }
 
     /// Area under the ROC curve: the probability that a random positive
@@ -126,6 +128,15 @@ mod tests {
         let bad = frames(&[(0.1, true), (0.9, false)]);
         assert_eq!(bad.roc_auc(), Some(0.0));
         assert_eq!(bad.average_precision(), Some(0.5));
+    }
+
+    #[test]
+    fn a_perfect_ranking_of_many_distinct_scores_is_exactly_1() {
+        // 21 positives above 300 negatives, every score distinct: one recall
+        // step per positive, which once summed to 1.0000000000000004.
+        let mut items: Vec<(f32, bool)> = (0..21).map(|i| (0.9 + i as f32 * 1e-3, true)).collect();
+        items.extend((0..300).map(|i| (i as f32 * 1e-3, false)));
+        assert_eq!(frames(&items).average_precision(), Some(1.0));
     }
 
     #[test]
