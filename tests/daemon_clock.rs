@@ -33,8 +33,9 @@ fn a_fast_sample_clock_is_re_anchored_to_utc() {
     assert!(noticed, "no re-anchoring: {log}");
     assert!(status.is_some_and(|s| s.success()), "{log}");
 
-    // 5 % fast over a 5 s estimate window: about 0.25 s ahead, and ahead,
-    // not behind, of the wall clock.
+    // 5 % fast: about 0.25 s ahead after the first 5 s estimate window
+    // (more if a loaded machine delays samples past the first estimate),
+    // and ahead, not behind, of the wall clock.
     let line = log
         .lines()
         .find(|l| l.contains("event times re-anchored"))
@@ -45,7 +46,7 @@ fn a_fast_sample_clock_is_re_anchored_to_utc() {
         .and_then(|rest| rest.strip_suffix(" s ahead of UTC; event times re-anchored"))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("ran N s ahead of UTC: {line}"));
-    assert!((0.2..0.8).contains(&ahead), "{line}");
+    assert!((0.2..1.5).contains(&ahead), "{line}");
     assert!(
         last_stat(&log, "re-anchored").is_some_and(|n| n >= 1.0),
         "the stats count re-anchorings: {log}"
