@@ -236,20 +236,9 @@ fn offline(wav: &Path, manifest: &Path, hop: Option<usize>) -> Vec<(f64, CallRec
         endpoint: config.endpoint.clone(),
     };
     let mut detector = Detector::new(&m, &cfg).expect("detector");
-    let ctx = StreamContext {
-        station: "bench".into(),
-        source_kind: "file".into(),
-        source_name: "scene".into(),
-        model_name: m.name.clone(),
-        model_version: m.version.clone(),
-        labels: m.labels.clone(),
-        background: m.background_index(),
-        frame_s: m.output_frame_seconds(),
-        anchor: None,
-        offset_base_s: 0.0,
-    };
-    let look_every = (cfg.hop_frames * m.output.frames_per_output / 2) as u64;
-    let mut early = EarlyStarts::new(&cfg.endpoint, ctx.frame_s, look_every);
+    let ctx = StreamContext::new(&m, "bench", "file", "scene");
+    let hop = (cfg.hop_frames * m.output.frames_per_output) as u64;
+    let mut early = EarlyStarts::new(&cfg.endpoint, ctx.frame_s, hop);
     let mut audio = AudioFile::open(wav, ChannelMode::Mix).expect("scene");
     assert_eq!(audio.sample_rate(), 16_000, "LIVE_OFFLINE wants 16 kHz");
     let (mut chunk, mut out, mut records) = (Vec::new(), DetectorOutput::default(), Vec::new());

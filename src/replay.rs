@@ -431,16 +431,8 @@ impl FileJob<'_, '_> {
             .unwrap_or_default();
         let anchor = clock::anchor_from_file_name(&name).or(self.request.start_time);
         StreamContext {
-            station: self.config.station.name.clone(),
-            source_kind: "file".into(),
-            source_name: name,
-            model_name: manifest.name.clone(),
-            model_version: manifest.version.clone(),
-            labels: manifest.labels.clone(),
-            background: manifest.background_index(),
-            frame_s: manifest.output_frame_seconds(),
             anchor,
-            offset_base_s: 0.0,
+            ..StreamContext::new(manifest, &self.config.station.name, "file", &name)
         }
     }
 

@@ -55,15 +55,16 @@ pub struct EarlyStarts {
 
 impl EarlyStarts {
     /// For a stream endpointed with `cfg` on frames of `frame_s` seconds,
-    /// looking every `look_every` fbank frames (half a hop).
-    pub fn new(cfg: &EndpointConfig, frame_s: f64, look_every: u64) -> Self {
+    /// whose scheduled windows are `hop` fbank frames apart: it looks at the
+    /// newest audio every half hop.
+    pub fn new(cfg: &EndpointConfig, frame_s: f64, hop: u64) -> Self {
         let mut early = EarlyStarts {
             pending: Vec::new(),
             renamed: Vec::new(),
             verdict_frames: 0,
             preview: Vec::new(),
             windows_seen: 0,
-            look_every: look_every.max(1),
+            look_every: (hop / 2).max(1),
             looked_at: 0,
         };
         early.set_rules(cfg, frame_s);
@@ -212,21 +213,6 @@ mod tests {
         Manifest::load(&path).expect("manifest")
     }
 
-    fn ctx(m: &Manifest) -> StreamContext {
-        StreamContext {
-            station: "t".into(),
-            source_kind: "file".into(),
-            source_name: "x".into(),
-            model_name: m.name.clone(),
-            model_version: m.version.clone(),
-            labels: m.labels.clone(),
-            background: m.background_index(),
-            frame_s: m.output_frame_seconds(),
-            anchor: None,
-            offset_base_s: 0.0,
-        }
-    }
-
     /// Streams `audio` through a detector in 0.1 s chunks; returns the
     /// records with the audio time (s) at which each was produced.
     fn run(audio: &[f32], model: &mut Fake) -> Vec<(f64, CallRecord)> {
@@ -239,8 +225,8 @@ mod tests {
             endpoint: EndpointConfig::default(),
         };
         let mut detector = Detector::new(&m, &cfg).expect("detector");
-        let ctx = ctx(&m);
-        let mut early = EarlyStarts::new(&cfg.endpoint, m.output_frame_seconds(), 13 * 16 / 2);
+        let ctx = StreamContext::new(&m, "t", "file", "x");
+        let mut early = EarlyStarts::new(&cfg.endpoint, ctx.frame_s, 13 * 16);
         let mut out = DetectorOutput::default();
         let mut records = Vec::new();
         let mut t = 0.0;
@@ -337,8 +323,8 @@ mod tests {
     #[test]
     fn without_provisional_starts_the_final_records_pass_unchanged() {
         let m = manifest();
-        let ctx = ctx(&m);
-        let mut early = EarlyStarts::new(&EndpointConfig::default(), 0.16, 104);
+        let ctx = StreamContext::new(&m, "t", "file", "x");
+        let mut early = EarlyStarts::new(&EndpointConfig::default(), 0.16, 208);
         let ev = CallEvent {
             phase: CallPhase::End,
             call: 3,

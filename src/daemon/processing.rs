@@ -221,18 +221,7 @@ impl Processing {
     }
 
     fn open_stream(&mut self, segment: Segment) -> Result<Stream> {
-        let ctx = StreamContext {
-            station: self.station.clone(),
-            source_kind: segment.kind.into(),
-            source_name: segment.name.clone(),
-            model_name: self.manifest.name.clone(),
-            model_version: self.manifest.version.clone(),
-            labels: self.manifest.labels.clone(),
-            background: self.manifest.background_index(),
-            frame_s: self.manifest.output_frame_seconds(),
-            anchor: None,
-            offset_base_s: 0.0,
-        };
+        let ctx = StreamContext::new(&self.manifest, &self.station, segment.kind, &segment.name);
         let detector = self.new_detector(segment.rate)?;
         Ok(Stream {
             segment,
@@ -254,11 +243,9 @@ impl Processing {
     }
 
     fn new_early(&self, ctx: &StreamContext) -> Option<EarlyStarts> {
-        // Half a hop between looks at the newest audio.
-        let look_every =
-            (self.detector.hop_frames * self.manifest.output.frames_per_output / 2) as u64;
+        let hop = (self.detector.hop_frames * self.manifest.output.frames_per_output) as u64;
         self.early_start
-            .then(|| EarlyStarts::new(&self.detector.endpoint, ctx.frame_s, look_every))
+            .then(|| EarlyStarts::new(&self.detector.endpoint, ctx.frame_s, hop))
     }
 
     /// Anchors a new segment: its first sample was captured `n + waiting`

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::clock::rfc3339_millis;
+use crate::model::Manifest;
 
 /// Schema tag of [`CallRecord`], so subscribers can refuse records they do
 /// not understand.
@@ -247,6 +248,24 @@ impl CallRecord {
 }
 
 impl StreamContext {
+    /// The context of a stream from `source_kind` `source_name` at
+    /// `station`, endpointed on `manifest`'s output frames; not anchored,
+    /// frame 0 at offset 0.
+    pub fn new(manifest: &Manifest, station: &str, source_kind: &str, source_name: &str) -> Self {
+        StreamContext {
+            station: station.to_owned(),
+            source_kind: source_kind.to_owned(),
+            source_name: source_name.to_owned(),
+            model_name: manifest.name.clone(),
+            model_version: manifest.version.clone(),
+            labels: manifest.labels.clone(),
+            background: manifest.background_index(),
+            frame_s: manifest.output_frame_seconds(),
+            anchor: None,
+            offset_base_s: 0.0,
+        }
+    }
+
     /// Label names come from the validated manifest; a stray index still
     /// gets a readable name rather than taking the daemon down.
     fn label_name(&self, class: usize) -> String {
