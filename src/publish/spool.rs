@@ -53,6 +53,14 @@ pub const STATE_DB: &str = "state.sqlite";
 /// Layout version of the database, in SQLite's `user_version`.
 const SCHEMA_VERSION: i64 = 1;
 
+/// SQLite's `auto_vacuum` value for incremental mode.
+const AUTO_VACUUM_INCREMENTAL: i64 = 2;
+
+/// Free pages one maintenance pass returns to the file system at most
+/// (16 MiB at 4 KiB pages): bounds how long it holds the write lock that
+/// the detector's appends wait for.
+const RECLAIM_PAGES: i64 = 4096;
+
 /// 2024-01-01 in Unix milliseconds: a record stamped earlier was stamped by
 /// an unset clock (a Raspberry Pi without a real-time clock boots in 1970
 /// until NTP answers), so its age is unknown and it is never shed for age.
@@ -280,6 +288,7 @@ fn set_up_db(
             Some(check),
         )));
     }
+    use_incremental_vacuum(&conn, path);
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          CREATE TABLE IF NOT EXISTS events (
@@ -304,6 +313,33 @@ fn set_up_db(
     )
     .map_err(open_err)?;
     Ok((conn, path.to_owned()))
+}
+
+/// SQLite keeps the pages of deleted rows for reuse, so without this a
+/// spool that once held a week-long broker outage would keep that size on
+/// the SD card for good. Incremental auto-vacuum lets
+/// [`Spool::checkpoint`] hand free pages back to the file system a batch at
+/// a time. A new database only needs the pragma before its first table; an
+/// older one (made before this) is rewritten once by `VACUUM`. Failing that
+/// (another process holds the database) costs only disk space, so it is a
+/// warning and the next start tries again.
+fn use_incremental_vacuum(conn: &Connection, path: &Path) {
+    let mode: i64 = conn
+        .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+        .unwrap_or(AUTO_VACUUM_INCREMENTAL);
+    if mode == AUTO_VACUUM_INCREMENTAL {
+        return;
+    }
+    let converted = conn
+        .pragma_update(None, "auto_vacuum", AUTO_VACUUM_INCREMENTAL)
+        .and_then(|()| conn.execute_batch("VACUUM"));
+    if let Err(e) = converted {
+        tracing::warn!(
+            "spool database {}: cannot switch on incremental vacuum ({e}); space of delivered \
+             events is reused but not returned to the disk",
+            path.display()
+        );
+    }
 }
 
 /// Whether SQLite says the file is damaged or not a database at all.
@@ -553,9 +589,25 @@ impl Spool {
             .map_err(self.db())
     }
 
-    /// Folds the write-ahead log back into the database so it does not
-    /// grow while nothing else checkpoints; never waits for readers.
+    /// Returns up to [`RECLAIM_PAGES`] free pages (left by delivered or
+    /// shed records) to the file system, then folds the write-ahead log
+    /// back into the database so neither file keeps growing while nothing
+    /// else checkpoints; never waits for readers.
     pub fn checkpoint(&self) -> Result<(), SpoolError> {
+        let free: i64 = self
+            .conn
+            .pragma_query_value(None, "freelist_count", |r| r.get(0))
+            .map_err(self.db())?;
+        if free > 0 {
+            // The pragma returns a row per step; stepping them all is
+            // what does the work.
+            let mut vacuum = self
+                .conn
+                .prepare(&format!("PRAGMA incremental_vacuum({RECLAIM_PAGES})"))
+                .map_err(self.db())?;
+            let mut rows = vacuum.query([]).map_err(self.db())?;
+            while rows.next().map_err(self.db())?.is_some() {}
+        }
         self.conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             .map_err(self.db())
@@ -788,6 +840,61 @@ mod tests {
             .expect("backdate");
         assert_eq!(spool.shed_expired().expect("shed"), 0);
         spool.checkpoint().expect("checkpoint");
+    }
+
+    fn file_bytes(path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    fn fill_and_drain(spool: &mut Spool, reader: &Spool, n: u64) {
+        let rows: Vec<i64> = (1..=n)
+            .map(|i| spool.append(&record(i)).expect("append"))
+            .collect();
+        spool.checkpoint().expect("checkpoint");
+        for row in rows {
+            assert!(reader.ack(row).expect("ack"));
+        }
+    }
+
+    #[test]
+    fn space_of_delivered_records_goes_back_to_the_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(dir.path(), "daemon", BIG, false).expect("open");
+        let reader = spool.reader().expect("reader");
+        fill_and_drain(&mut spool, &reader, 900);
+        let full = file_bytes(spool.path());
+        assert!(
+            full > 200_000,
+            "900 records should take room, file is {full} B"
+        );
+        // One pass is bounded; the backlog here fits in one.
+        reader.checkpoint().expect("checkpoint");
+        let after = file_bytes(spool.path());
+        assert!(
+            after * 4 < full,
+            "file {after} B after draining, {full} B full"
+        );
+    }
+
+    #[test]
+    fn a_database_from_before_incremental_vacuum_is_converted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(STATE_DB);
+        let conn = Connection::open(&path).expect("create");
+        conn.execute_batch("PRAGMA auto_vacuum = NONE; CREATE TABLE old (x INTEGER);")
+            .expect("old layout");
+        drop(conn);
+        let mut spool = Spool::open(dir.path(), "daemon", BIG, false).expect("open");
+        let mode: i64 = spool
+            .conn
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+            .expect("pragma");
+        assert_eq!(mode, AUTO_VACUUM_INCREMENTAL);
+        let reader = spool.reader().expect("reader");
+        fill_and_drain(&mut spool, &reader, 300);
+        let full = file_bytes(&path);
+        reader.checkpoint().expect("checkpoint");
+        assert!(file_bytes(&path) * 2 < full);
     }
 
     #[test]
