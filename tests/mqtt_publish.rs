@@ -254,6 +254,33 @@ fn an_absent_broker_does_not_slow_the_pipeline_and_the_spool_drains_later() {
 }
 
 #[test]
+fn calls_still_held_at_a_stop_are_spooled_for_the_next_start() {
+    let port = mqtt_support::free_port();
+    let state = tempfile::tempdir().expect("state dir");
+    {
+        let (mut sink, handle) = daemon_publisher(&mqtt_config(port), state.path());
+        let locker = rusqlite::Connection::open(state.path().join("state.sqlite")).expect("open");
+        locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        for rec in call(0) {
+            sink.emit(&rec).expect("held, not an error");
+        }
+        assert_eq!(handle.stats().held, 2);
+        // The disk is back, but no broker has taken the calls yet.
+        locker.execute_batch("ROLLBACK").expect("unlock");
+        assert!(
+            !handle.shutdown(Duration::from_secs(1)),
+            "no broker, not clean"
+        );
+    }
+    let broker = Broker::start_on(port, &BrokerOptions::default());
+    let sub = Subscriber::start(broker.port, "rumbled/st01/events", "sub-kept");
+    let (_sink, handle) = daemon_publisher(&mqtt_config(port), state.path());
+    let (records, _) = wait_calls(&sub, "rumbled/st01/events", 0..1, Duration::from_secs(10));
+    assert!(records.iter().all(|r| r.historical), "from an earlier run");
+    assert!(handle.wait_drained(Duration::from_secs(5)));
+}
+
+#[test]
 fn records_spooled_by_an_earlier_run_are_delivered_flagged_historical() {
     let port = mqtt_support::free_port();
     let state = tempfile::tempdir().expect("state dir");

@@ -20,7 +20,9 @@
 //! process holding its write lock for over a second), the sink holds it in
 //! memory instead, bounded by [`MAX_HELD`], and the publisher sends held
 //! records after the spooled ones, dropping each at its PUBACK. Held
-//! records survive reconnects but not a stop of rumbled; the failure is
+//! records survive reconnects; at a stop, what is still held gets one more
+//! try at the spool (the disk may be back), and only what that fails to
+//! take is lost to MQTT (it is in the log and events file). The failure is
 //! logged (once per episode) and counted in [`MqttStats::held`].
 //!
 //! A record is sent with `historical: true` when it is delivered late: a
@@ -349,6 +351,7 @@ impl MqttPublisher {
         };
         let sink_spool = Spool::open(state_dir, queue, limits, true)?;
         let reader = sink_spool.reader()?;
+        let keeper = sink_spool.writer()?;
         // What is in the spool now was spooled by an earlier run.
         let late_until = reader.watermark()?;
         let counters = sink_spool.counters();
@@ -396,6 +399,7 @@ impl MqttPublisher {
             cmds: cmd_tx,
             shared,
             counters,
+            keeper,
             thread: Some(thread),
         };
         Ok((sink, handle))
@@ -607,8 +611,8 @@ impl EventSink for MqttSink {
                     self.holding = true;
                     tracing::error!(
                         "MQTT spool cannot take call {}: {e}; it and later calls are held in \
-                         memory until the broker takes them ({held} held; lost if rumbled stops \
-                         first, but they are in the log and the events file)",
+                         memory until the broker takes them ({held} held; a stop tries the spool \
+                         once more; they are in the log and the events file)",
                         rec.id
                     );
                 }
@@ -641,6 +645,8 @@ pub struct MqttHandle {
     cmds: mpsc::UnboundedSender<Command>,
     shared: Arc<Shared>,
     counters: Arc<SpoolCounters>,
+    /// Spools what is still held at a stop.
+    keeper: Spool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -708,6 +714,7 @@ impl MqttHandle {
             .send(Command::Shutdown { deadline, done })
             .is_err()
         {
+            self.keep_held();
             return false;
         }
         // A little past the deadline for the disconnect itself.
@@ -717,7 +724,48 @@ impl MqttHandle {
         if thread.is_finished() || clean {
             let _ = thread.join();
         }
-        clean
+        // Here rather than on the publisher thread, which may still be
+        // stuck waiting for the very disk that made these calls held.
+        self.keep_held() == 0 && clean
+    }
+
+    /// At a stop, one more try to spool what is still held in memory (the
+    /// disk may have come back since), so the next start delivers it;
+    /// returns how many calls are lost to MQTT after all.
+    fn keep_held(&mut self) -> usize {
+        let held: Vec<Vec<u8>> = std::mem::take(&mut self.shared.held().records)
+            .into_iter()
+            .map(|(_, payload)| payload)
+            .collect();
+        if held.is_empty() {
+            return 0;
+        }
+        let mut lost = held.len();
+        for payload in &held {
+            let kept = serde_json::from_slice::<CallRecord>(payload)
+                .map_err(|e| e.to_string())
+                .and_then(|rec| self.keeper.append(&rec).map_err(|e| e.to_string()));
+            if let Err(e) = kept {
+                // Each try may wait out the lock timeout: a disk that
+                // fails one will fail the rest, and the stop must not hang.
+                tracing::debug!("MQTT: held calls still cannot be spooled: {e}");
+                break;
+            }
+            lost -= 1;
+        }
+        if lost < held.len() {
+            tracing::info!(
+                "MQTT: {} calls held in memory were spooled at stop; the next start sends them",
+                held.len() - lost
+            );
+        }
+        if lost > 0 {
+            tracing::error!(
+                "MQTT: {lost} calls held in memory (the spool could not take them) were not \
+                 delivered before stopping; they are in the log and the events file"
+            );
+        }
+        lost
     }
 }
 
@@ -1193,14 +1241,7 @@ impl Publisher {
         }
         self.shared.connected.store(false, Ordering::Relaxed);
         tracing::info!(broker = %self.broker, spooled = self.spool.counters().depth(), "MQTT disconnected");
-        let held = self.shared.held().records.len();
-        if held > 0 {
-            tracing::error!(
-                "MQTT: {held} calls held in memory (the spool could not take them) were not \
-                 delivered before stopping; they are in the log and the events file"
-            );
-        }
-        clean && held == 0
+        clean
     }
 }
 

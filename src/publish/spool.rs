@@ -403,8 +403,18 @@ impl Spool {
     /// A second connection to the same queue sharing this one's counters;
     /// its commits are not fsynced (for reading and acknowledging).
     pub fn reader(&self) -> Result<Self, SpoolError> {
+        self.another(false, BUSY_TIMEOUT)
+    }
+
+    /// A second durable connection to the same queue sharing this one's
+    /// counters, for appends from another thread.
+    pub fn writer(&self) -> Result<Self, SpoolError> {
+        self.another(true, DETECTOR_BUSY_TIMEOUT)
+    }
+
+    fn another(&self, durable: bool, busy: Duration) -> Result<Self, SpoolError> {
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
-        let (conn, path) = open_db(dir, false, BUSY_TIMEOUT)?;
+        let (conn, path) = open_db(dir, durable, busy)?;
         Ok(Spool {
             conn,
             path,
