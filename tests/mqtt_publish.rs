@@ -140,7 +140,16 @@ fn publish_through_restarts(persistence: bool, tag: &str) {
     });
     let sub = Subscriber::start(broker.port, "rumbled/st01/events", &format!("sub-{tag}"));
     let state = tempfile::tempdir().expect("state dir");
-    let (mut sink, handle) = daemon_publisher(&mqtt_config(broker.port), state.path());
+    // A volatile broker forgets the subscription: the subscriber must be
+    // back before the station, or what the station sends in between is
+    // lost at the broker. A slower first retry keeps that true on a loaded
+    // machine (the subscriber retries every 20 ms).
+    let config = MqttConfig {
+        backoff_min_s: 2.0,
+        backoff_max_s: 4.0,
+        ..mqtt_config(broker.port)
+    };
+    let (mut sink, handle) = daemon_publisher(&config, state.path());
     // The stream runs on its own thread at a steady fast pace, as the
     // detector would, never pausing for the broker.
     let producer = std::thread::spawn(move || {
