@@ -275,6 +275,13 @@ def main():
     ap.add_argument("--rumbled", help="path of the rumbled binary: also score its replay events")
     ap.add_argument("--out", help="write metrics JSON here")
     a = ap.parse_args()
+    # Per-run scratch for the WAVs rumbled replays, so that evaluations
+    # running side by side (two models, two thresholds) never share a file.
+    with tempfile.TemporaryDirectory(prefix="rumbled-eval-") as scratch:
+        evaluate(a, scratch)
+
+
+def evaluate(a, scratch):
     import torch
     torch.set_num_threads(1)
     m, sess = load_model(a.model)
@@ -301,8 +308,9 @@ def main():
                                  density=4.0, confounder_always=(k % 2 == 1))
                 calls = [(c.begin, c.end, c.cls, c.snr_db) for c in sc.calls]
                 tests.append((f"seed{seed}@{rate}", rate, sc.audio, calls, None))
-        confs = {"hard": [], "typical": []}
+        # Each kind gets --confounder-minutes of 10 min scenes; 0 skips false alarms.
         nconf = int(round(a.confounder_minutes / 10))
+        confs = {"hard": [], "typical": []} if nconf else {}
         for k in range(nconf):
             seed = CONF_SEED0 + k
             rate = RATES[k % len(RATES)]
@@ -342,7 +350,7 @@ def main():
         if a.rumbled:
             path = wav
             if path is None:
-                path = os.path.join(tempfile.gettempdir(), f"rumbled-eval-{name}.wav")
+                path = os.path.join(scratch, f"{name}.wav")
                 ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
             rcounters.append(score_file(run_rumbled(a.rumbled, path, os.path.abspath(a.model)), calls))
             if wav is None:
@@ -396,7 +404,7 @@ def main():
             sweep_conf.setdefault(kind, []).append((probs, len(x) / rate / 3600))
             dets = detect(probs, labels, a.on, a.off, a.min_dur, a.merge_gap)
             if a.rumbled:
-                path = os.path.join(tempfile.gettempdir(), f"rumbled-eval-{name}.wav")
+                path = os.path.join(scratch, f"{name}.wav")
                 ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
                 rfa += len(run_rumbled(a.rumbled, path, os.path.abspath(a.model)))
                 os.remove(path)
