@@ -31,6 +31,14 @@ fn daemon_publisher(config: &MqttConfig, state: &Path) -> (MqttSink, MqttHandle)
     MqttPublisher::start(config, "st01", daemon_role(), state).expect("start")
 }
 
+/// Takes the spool's write lock from another connection, as a full or
+/// failing disk would refuse writes; `ROLLBACK` on it gives the lock back.
+fn lock_spool(state: &Path) -> rusqlite::Connection {
+    let locker = rusqlite::Connection::open(state.join("state.sqlite")).expect("open");
+    locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    locker
+}
+
 #[test]
 fn events_status_and_stats_reach_a_subscriber_as_documented() {
     let broker = Broker::start(&BrokerOptions::default());
@@ -268,8 +276,7 @@ fn calls_still_held_at_a_stop_are_spooled_for_the_next_start() {
     let state = tempfile::tempdir().expect("state dir");
     {
         let (mut sink, handle) = daemon_publisher(&mqtt_config(port), state.path());
-        let locker = rusqlite::Connection::open(state.path().join("state.sqlite")).expect("open");
-        locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        let locker = lock_spool(state.path());
         for rec in call(0) {
             sink.emit(&rec).expect("held, not an error");
         }
@@ -439,8 +446,7 @@ fn calls_the_spool_cannot_take_are_held_in_memory_and_still_delivered() {
     wait_connected(&handle);
     // Another process holds the spool's write lock: every append fails
     // (after a second), as on a full or failing disk.
-    let locker = rusqlite::Connection::open(state.path().join("state.sqlite")).expect("open");
-    locker.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let locker = lock_spool(state.path());
     for n in 0..2 {
         for rec in call(n) {
             sink.emit(&rec).expect("held, not an error");

@@ -740,25 +740,25 @@ impl MqttHandle {
         if held.is_empty() {
             return 0;
         }
-        let mut lost = held.len();
+        let mut kept = 0;
         for payload in &held {
-            let kept = serde_json::from_slice::<CallRecord>(payload)
+            let spooled = serde_json::from_slice::<CallRecord>(payload)
                 .map_err(|e| e.to_string())
                 .and_then(|rec| self.keeper.append(&rec).map_err(|e| e.to_string()));
-            if let Err(e) = kept {
+            if let Err(e) = spooled {
                 // Each try may wait out the lock timeout: a disk that
                 // fails one will fail the rest, and the stop must not hang.
                 tracing::debug!("MQTT: held calls still cannot be spooled: {e}");
                 break;
             }
-            lost -= 1;
+            kept += 1;
         }
-        if lost < held.len() {
+        if kept > 0 {
             tracing::info!(
-                "MQTT: {} calls held in memory were spooled at stop; the next start sends them",
-                held.len() - lost
+                "MQTT: {kept} calls held in memory were spooled at stop; the next start sends them"
             );
         }
+        let lost = held.len() - kept;
         if lost > 0 {
             tracing::error!(
                 "MQTT: {lost} calls held in memory (the spool could not take them) were not \
