@@ -5,6 +5,8 @@
 mod mqtt_support;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mqtt_support::{
@@ -137,29 +139,45 @@ fn drained_and_received(
     )
 }
 
-/// Streams 250 calls (start and end) at a fast steady pace while the broker
-/// is killed and restarted four times, then checks that a subscriber with a
+/// Streams calls (start and end) at a fast steady pace while the broker is
+/// killed and restarted four times, then checks that a subscriber with a
 /// persistent session got every one, each start before its end.
 fn publish_through_restarts(persistence: bool, tag: &str) {
-    const CALLS: u64 = 250;
+    const MIN_CALLS: u64 = 250;
     let mut broker = Broker::start(&BrokerOptions {
         persistence,
         ..BrokerOptions::default()
     });
     let sub = Subscriber::start(broker.port, "rumbled/st01/events", &format!("sub-{tag}"));
     let state = tempfile::tempdir().expect("state dir");
-    let (mut sink, handle) = daemon_publisher(&mqtt_config(broker.port), state.path());
+    // A volatile broker forgets the subscription: the subscriber (retrying
+    // every 20 ms) must be back before the station, or what the station
+    // sends in between is lost at the broker. A first retry of 1-2 s keeps
+    // that true on a loaded machine.
+    let config = MqttConfig {
+        backoff_min_s: 2.0,
+        backoff_max_s: 4.0,
+        ..mqtt_config(broker.port)
+    };
+    let (mut sink, handle) = daemon_publisher(&config, state.path());
     // The stream runs on its own thread at a steady fast pace, as the
-    // detector would, never pausing for the broker.
-    let producer = std::thread::spawn(move || {
-        let started = Instant::now();
-        for n in 0..CALLS {
-            for rec in call(n) {
-                sink.emit(&rec).expect("emit");
+    // detector would, never pausing for the broker, and goes on until every
+    // restart is done, however slow the machine.
+    let restarts_done = Arc::new(AtomicBool::new(false));
+    let producer = std::thread::spawn({
+        let restarts_done = Arc::clone(&restarts_done);
+        move || {
+            let started = Instant::now();
+            let mut n = 0;
+            while n < MIN_CALLS || !restarts_done.load(Ordering::Relaxed) {
+                for rec in call(n) {
+                    sink.emit(&rec).expect("emit");
+                }
+                n += 1;
+                std::thread::sleep(Duration::from_millis(12));
             }
-            std::thread::sleep(Duration::from_millis(12));
+            (n, started.elapsed())
         }
-        started.elapsed()
     });
     // Kill the broker (SIGKILL) at a random moment while the publisher is
     // connected and delivering, bring it back 300 ms later; four times over.
@@ -169,7 +187,7 @@ fn publish_through_restarts(persistence: bool, tag: &str) {
     let mut restarts = 0;
     while restarts < 4 {
         let published = handle.stats().published;
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(15);
         while !(handle.stats().connected && handle.stats().published > published) {
             assert!(Instant::now() < deadline, "{tag}: never reconnected");
             std::thread::sleep(Duration::from_millis(5));
@@ -181,21 +199,26 @@ fn publish_through_restarts(persistence: bool, tag: &str) {
         sub.wait_for("the acknowledged events", Duration::from_secs(10), |r| {
             r.len() >= acked
         });
+        let subscriptions = sub.subscriptions();
         broker.kill();
         std::thread::sleep(Duration::from_millis(300));
         broker.restart();
+        if !persistence {
+            sub.wait_resubscribed(subscriptions);
+        }
         restarts += 1;
     }
-    let emitted_in = producer.join().expect("producer");
+    restarts_done.store(true, Ordering::Relaxed);
+    let (calls, emitted_in) = producer.join().expect("producer");
     let (records, duplicates) =
-        drained_and_received(&handle, &sub, CALLS, Duration::from_secs(30), tag);
+        drained_and_received(&handle, &sub, calls, Duration::from_secs(30), tag);
     let historical = records.iter().filter(|r| r.historical).count();
     let stats = handle.stats();
     eprintln!(
         "{tag}: {} calls ({} events) emitted in {emitted_in:.2?} across {restarts} broker restarts: \
          0 lost, {duplicates} duplicates, {historical} delivered as historical, {} connections, {} publishes",
-        CALLS,
-        2 * CALLS,
+        calls,
+        2 * calls,
         stats.connections,
         stats.published
     );
