@@ -228,6 +228,52 @@ def validate(model, items, mean, std, labels):
 
 # ----------------------------------------------------------------------------- main
 
+def grown(model, extra_layers: int, ff: int):
+    """A bigger model that computes exactly what `model` computes, to fine-tune from.
+
+    More capacity without starting over: a new encoder layer whose two output
+    projections (attention and MLP) are zero adds nothing to the residual
+    stream, and new MLP units whose outgoing weights are zero add nothing to
+    their layer. Training then moves them away from zero, as in zero-init
+    residual branches (ReZero, Net2Net's function-preserving growth).
+    """
+    cfg = dict(model.config)
+    if ff and ff < cfg["ff"]:
+        raise SystemExit(f"--grow-ff {ff} is narrower than the model's MLP ({cfg['ff']})")
+    cfg["layers"] += extra_layers
+    cfg["ff"] = max(cfg["ff"], ff)
+    big = build(cfg)
+    old = model.state_dict()
+    sd = big.state_dict()
+    for k, v in old.items():
+        if sd[k].shape == v.shape:
+            sd[k] = v.clone()
+        elif k.endswith("ff1.weight") or k.endswith("ff1.bias"):
+            sd[k][: v.shape[0]] = v
+        elif k.endswith("ff2.weight"):
+            sd[k].zero_()
+            sd[k][:, : v.shape[1]] = v
+        else:
+            raise SystemExit(f"cannot grow parameter {k} from {tuple(v.shape)} to {tuple(sd[k].shape)}")
+    for i in range(model.config["layers"], cfg["layers"]):
+        for k in (f"blocks.{i}.proj.weight", f"blocks.{i}.proj.bias",
+                  f"blocks.{i}.ff2.weight", f"blocks.{i}.ff2.bias"):
+            sd[k].zero_()
+    big.load_state_dict(sd)
+    return big
+
+
+def check_same_function(small, big, tol: float = 1e-5):
+    small.eval(), big.eval()
+    x = torch.randn(2, WINDOW, small.config["n_mels"], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        diff = float((small(x) - big(x)).abs().max())
+    big.train()
+    if diff > tol:
+        raise SystemExit(f"growing the model changed its output by {diff:.2e} (> {tol:g})")
+    print(f"grown model matches the checkpoint: max |logit difference| {diff:.1e}", file=sys.stderr)
+
+
 def parse_map(s):
     out = {}
     for part in filter(None, (s or "").split(",")):
@@ -253,6 +299,10 @@ def main():
                     help="output labels, background first")
     ap.add_argument("--val-frac", type=float, default=0.15, help="--data files held out")
     ap.add_argument("--init", help="start from this checkpoint (fine-tune)")
+    ap.add_argument("--grow-layers", type=int, default=0,
+                    help="with --init: append this many encoder layers that start as the identity")
+    ap.add_argument("--grow-ff", type=int, default=0,
+                    help="with --init: widen every MLP to this many units, new units start silent")
     ap.add_argument("--renorm", action="store_true",
                     help="with --init: re-measure mean/std on this data (default: keep)")
     ap.add_argument("--steps", type=int, default=6000)
@@ -319,6 +369,9 @@ def main():
             model = build(cfg)
             sd = {k: v for k, v in sd.items() if not k.startswith("head.")}
         model.load_state_dict(sd, strict=False)
+        if a.grow_layers or a.grow_ff:
+            small, model = model, grown(model, a.grow_layers, a.grow_ff)
+            check_same_function(small, model)
     else:
         model = build(dict(d=a.d, layers=a.layers, heads=a.heads, ff=a.ff,
                            n_classes=len(labels), dropout=a.dropout))
@@ -361,6 +414,8 @@ def main():
             src.append(f"user data {os.path.abspath(a.data)} ({len(train)} train files)")
         if a.init:
             src.append(f"fine-tuned from {os.path.basename(a.init)}")
+            if a.grow_layers or a.grow_ff:
+                src.append(f"grown to {model.config['layers']} layers, MLP {model.config['ff']}")
         return {"trained_on": "; ".join(src), "seeds": {"torch": a.seed, "train_soundscapes":
                 [TRAIN_SEED0, TRAIN_SEED0 + a.synthetic - 1] if a.synthetic else None,
                 "val_soundscapes": [VAL_SEED0, VAL_SEED0 + a.val - 1] if a.synthetic else None},
