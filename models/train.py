@@ -264,7 +264,8 @@ def grown(model, extra_layers: int, ff: int):
 
 
 def check_same_function(small, big, tol: float = 1e-5):
-    small.eval(), big.eval()
+    small.eval()
+    big.eval()
     x = torch.randn(2, WINDOW, small.config["n_mels"], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         diff = float((small(x) - big(x)).abs().max())
@@ -322,6 +323,8 @@ def main():
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", "rumbled-edge-ev5.pt"))
     a = ap.parse_args()
+    if (a.grow_layers or a.grow_ff) and not a.init:
+        ap.error("--grow-layers and --grow-ff grow a trained model: give it with --init")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
