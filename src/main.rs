@@ -110,10 +110,10 @@ struct ReplayArgs {
     /// Station name in events, overriding [station] name.
     #[arg(long)]
     station: Option<String>,
-    /// Onset threshold, overriding [detect] onset.
+    /// Onset threshold, overriding [endpoint] onset.
     #[arg(long)]
     onset: Option<f32>,
-    /// Offset threshold, overriding [detect] offset.
+    /// Offset threshold, overriding [endpoint] offset.
     #[arg(long)]
     offset: Option<f32>,
     /// Do not print calls as they are found.
