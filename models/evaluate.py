@@ -21,7 +21,8 @@ Metrics:
   false alarms detections per hour on call-free confounder soundscapes
   breakdown   recall by SNR band and everything by recorder sample rate
   --rumbled BIN  additionally run `BIN replay FILE --events out.jsonl` and score
-              its events the same way
+              its events the same way (--rumbled-config TOML: with that file's
+              [endpoint] settings, e.g. those tune_endpoint.py chose)
 Test soundscapes use seeds >= 900000, disjoint from training (1000..) and
 validation (500000..).
 """
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -231,11 +233,42 @@ def framewise(probs_list, y_list):
     return out, p, y
 
 
-def run_rumbled(binary, wav, manifest):
+def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf):
+    """Soundscapes with calls (per_rate per recorder rate, seeds seed0 + 100 * rate index + k)
+    and nconf 10 min call-free confounder scenes of each kind ("hard": every confounder at
+    twice its rate, seeds conf_seed0 + k; "typical": drawn as in training, conf_seed0 + 1000 + k).
+    Items are (name, rate, audio, calls [(b, e, cls, snr)], wav path or None)."""
+    tests = []
+    for ri, rate in enumerate(RATES):
+        for k in range(per_rate):
+            seed = seed0 + ri * 100 + k
+            sc = ss.generate(seed=seed, duration_s=minutes * 60, rate=rate,
+                             density=4.0, confounder_always=(k % 2 == 1))
+            calls = [(c.begin, c.end, c.cls, c.snr_db) for c in sc.calls]
+            tests.append((f"seed{seed}@{rate}", rate, sc.audio, calls, None))
+    # 0 scenes skips false alarms.
+    confs = {"hard": [], "typical": []} if nconf else {}
+    for k in range(nconf):
+        seed = conf_seed0 + k
+        rate = RATES[k % len(RATES)]
+        sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True,
+                         confounder_always=True, confounder_scale=2.0)
+        confs["hard"].append((f"conf{seed}@{rate}", rate, sc.audio, [], None))
+        seed = conf_seed0 + 1000 + k
+        sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True)
+        confs["typical"].append((f"conf{seed}@{rate}", rate, sc.audio, [], None))
+    return tests, confs
+
+
+def run_rumbled(binary, wav, manifest, config=None):
+    """End events of `rumbled replay` on one WAV as [(begin, end, label, confidence)];
+    config: a rumbled.toml for its [endpoint] settings (None: rumbled's defaults)."""
     with tempfile.TemporaryDirectory() as td:
         ev = os.path.join(td, "events.jsonl")
-        r = subprocess.run([binary, "replay", wav, "--model", manifest, "--events", ev, "-q"], capture_output=True,
-                           text=True, timeout=3600)
+        cmd = [binary, "replay", wav, "--model", manifest, "--events", ev, "-q"]
+        if config:
+            cmd += ["--config", config]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"rumbled replay failed ({r.returncode}): {r.stderr[-2000:]}")
         dets = []
@@ -273,6 +306,8 @@ def main():
     ap.add_argument("--min-dur", type=float, default=0.32)
     ap.add_argument("--merge-gap", type=float, default=0.32)
     ap.add_argument("--rumbled", help="path of the rumbled binary: also score its replay events")
+    ap.add_argument("--rumbled-config", help="rumbled.toml whose [endpoint] section rumbled replays with "
+                    "(default: rumbled's built-in settings)")
     ap.add_argument("--out", help="write metrics JSON here")
     a = ap.parse_args()
     # Per-run scratch for the WAVs rumbled replays, so that evaluations
@@ -301,25 +336,8 @@ def evaluate(a, scratch):
             tests.append((os.path.relpath(w, a.data), sr, x, calls, w))
         confs = []
     else:
-        for ri, rate in enumerate(RATES):
-            for k in range(a.per_rate):
-                seed = TEST_SEED0 + ri * 100 + k
-                sc = ss.generate(seed=seed, duration_s=a.minutes * 60, rate=rate,
-                                 density=4.0, confounder_always=(k % 2 == 1))
-                calls = [(c.begin, c.end, c.cls, c.snr_db) for c in sc.calls]
-                tests.append((f"seed{seed}@{rate}", rate, sc.audio, calls, None))
-        # Each kind gets --confounder-minutes of 10 min scenes; 0 skips false alarms.
-        nconf = int(round(a.confounder_minutes / 10))
-        confs = {"hard": [], "typical": []} if nconf else {}
-        for k in range(nconf):
-            seed = CONF_SEED0 + k
-            rate = RATES[k % len(RATES)]
-            sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True,
-                             confounder_always=True, confounder_scale=2.0)
-            confs["hard"].append((f"conf{seed}@{rate}", rate, sc.audio, [], None))
-            seed = CONF_SEED0 + 1000 + k
-            sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True)
-            confs["typical"].append((f"conf{seed}@{rate}", rate, sc.audio, [], None))
+        tests, confs = synthetic_sets(TEST_SEED0, CONF_SEED0, a.per_rate, a.minutes,
+                                      int(round(a.confounder_minutes / 10)))
     print(f"data ready in {time.time() - t0:.0f} s", file=sys.stderr)
 
     per_rate = {}
@@ -352,7 +370,7 @@ def evaluate(a, scratch):
             if path is None:
                 path = os.path.join(scratch, f"{name}.wav")
                 ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
-            rcounters.append(score_file(run_rumbled(a.rumbled, path, os.path.abspath(a.model)), calls))
+            rcounters.append(score_file(run_rumbled(a.rumbled, path, os.path.abspath(a.model), a.rumbled_config), calls))
             if wav is None:
                 os.remove(path)
         print(f"{name}: {len(calls)} calls, {len(dets)} detections", file=sys.stderr)
@@ -364,6 +382,9 @@ def evaluate(a, scratch):
            f"SNR -10..30 dB, every second one with all confounder kinds present)",
            "detector": {"kind": "python hysteresis (evaluate.py)", "on": a.on, "off": a.off,
                         "min_dur_s": a.min_dur, "merge_gap_s": a.merge_gap, "iou": 0.3}}
+    if a.rumbled:
+        res["rumbled_config"] = (Path(a.rumbled_config).read_text() if a.rumbled_config
+                                 else "built-in defaults")
     fw, P, Y = framewise(probs_all, y_all)
     keep = np.concatenate(keep_all)
     fw["call_ap_max_snr_ge_0dB"] = round(average_precision(P[keep, 1:].max(1), 1 - Y[keep, 0]), 4)
@@ -406,7 +427,7 @@ def evaluate(a, scratch):
             if a.rumbled:
                 path = os.path.join(scratch, f"{name}.wav")
                 ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
-                rfa += len(run_rumbled(a.rumbled, path, os.path.abspath(a.model)))
+                rfa += len(run_rumbled(a.rumbled, path, os.path.abspath(a.model), a.rumbled_config))
                 os.remove(path)
             nfa += len(dets)
             hours += len(x) / rate / 3600

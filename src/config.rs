@@ -4,12 +4,13 @@
 //! is an error (a typo must not silently fall back to a default on a station
 //! nobody visits). Errors name the file and the key.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{EndpointConfig, EndpointError};
+use crate::detect::{EndpointConfig, EndpointError, Recommended};
 use crate::evidence::EvidenceConfig;
 
 /// Where the daemon looks for its configuration unless told otherwise.
@@ -39,6 +40,11 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// Where the daemon keeps state across restarts.
     pub state: StateConfig,
+    /// `[endpoint]` keys the file or the command line set; a model's
+    /// recommended settings apply to the others
+    /// ([`Config::adopt_recommended_endpoint`]).
+    #[serde(skip)]
+    pub endpoint_set: BTreeSet<String>,
 }
 
 /// Station identity.
@@ -508,6 +514,16 @@ pub enum ConfigError {
     },
 }
 
+/// The keys of the `[endpoint]` table of config text that already parsed.
+fn endpoint_keys(text: &str) -> BTreeSet<String> {
+    let table: toml::Table = toml::from_str(text).unwrap_or_default();
+    table
+        .get("endpoint")
+        .and_then(toml::Value::as_table)
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -525,9 +541,24 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        config.endpoint_set = endpoint_keys(text);
         config.resolve_paths(path.parent().unwrap_or_else(|| Path::new(".")));
         config.validate(path)?;
         Ok(config)
+    }
+
+    /// Takes a model's recommended `[endpoint]` settings (its manifest's
+    /// `endpoint`) for every key neither the file nor the command line set,
+    /// so a model ships with the operating point it was tuned for while the
+    /// station keeps the last word.
+    pub fn adopt_recommended_endpoint(
+        &mut self,
+        recommended: &Recommended,
+    ) -> Result<(), EndpointError> {
+        self.endpoint = self
+            .endpoint
+            .with_recommended(&self.endpoint_set, recommended)?;
+        Ok(())
     }
 
     /// Reads `path` if given; otherwise the default file if it exists;
@@ -689,6 +720,27 @@ mod tests {
     #[test]
     fn an_empty_file_gives_the_defaults() {
         assert_eq!(parse(""), Ok(Config::default()));
+    }
+
+    #[test]
+    fn endpoint_keys_the_file_sets_are_known_and_win_over_the_model() {
+        let mut config = parse("[endpoint]\nonset = 0.7\noffset = 0.5\n").expect("valid");
+        assert_eq!(
+            config.endpoint_set.iter().collect::<Vec<_>>(),
+            ["offset", "onset"]
+        );
+        let model: Recommended =
+            serde_json::from_str(r#"{"onset": 0.5, "offset": 0.15, "min_onset_s": 0.16}"#)
+                .expect("test JSON");
+        config.adopt_recommended_endpoint(&model).expect("valid");
+        assert_eq!(
+            (
+                config.endpoint.onset,
+                config.endpoint.offset,
+                config.endpoint.min_onset_s
+            ),
+            (0.7, 0.5, 0.16)
+        );
     }
 
     #[test]

@@ -253,9 +253,11 @@ fn replay_command(args: ReplayArgs) -> Result<ExitCode> {
     }
     if let Some(onset) = args.onset {
         config.endpoint.onset = onset;
+        config.endpoint_set.insert("onset".to_owned());
     }
     if let Some(offset) = args.offset {
         config.endpoint.offset = offset;
+        config.endpoint_set.insert("offset".to_owned());
     }
     // Only the flag publishes a replay, whatever the station's config says.
     config.mqtt.enabled = args.mqtt;
@@ -379,6 +381,12 @@ fn model_command(args: ModelArgs) -> Result<ExitCode> {
         m.window_outputs(),
         m.output_frame_seconds() * 1000.0
     );
+    if !m.endpoint.is_empty() {
+        println!(
+            "endpoint   {} (recommended; keys set in [endpoint] or by flags win)",
+            serde_json::to_string(&m.endpoint)?
+        );
+    }
     println!(
         "provenance {}",
         serde_json::to_string_pretty(&m.provenance)?

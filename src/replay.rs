@@ -183,6 +183,24 @@ pub fn load_model(config: &Config) -> Result<Model> {
     Ok(Model::load(manifest, &options)?)
 }
 
+/// `config` with the model's recommended `[endpoint]` settings wherever it
+/// has none of its own.
+pub fn with_model_endpoint(config: &Config, manifest: &Manifest) -> Result<Config> {
+    let mut config = config.clone();
+    config
+        .adopt_recommended_endpoint(&manifest.endpoint)
+        .with_context(|| format!("model {}", manifest.path.display()))?;
+    if !manifest.endpoint.is_empty() {
+        tracing::info!(
+            "endpoint settings: {} (model {} recommends {})",
+            serde_json::to_string(&config.endpoint)?,
+            manifest.name,
+            serde_json::to_string(&manifest.endpoint)?
+        );
+    }
+    Ok(config)
+}
+
 /// Replays every file of `request`; fails only when nothing can start
 /// (model, output files); per-file problems are in the report.
 pub fn run(config: &Config, request: &ReplayRequest) -> Result<ReplayReport> {
@@ -196,6 +214,7 @@ pub fn run_observed(
     observers: &mut [&mut dyn ReplayObserver],
 ) -> Result<ReplayReport> {
     let mut model = load_model(config)?;
+    let config = &with_model_endpoint(config, model.manifest())?;
     let mut events = open_events(request.events.as_deref())?;
     let (mut seq, mqtt) = start_mqtt(config, &mut events)?;
     if let Some(dir) = &request.raven_dir {

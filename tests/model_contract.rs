@@ -109,6 +109,23 @@ fn manifest_errors_name_the_field() {
             "\"kind\": \"mfcc\"",
             "features.kind",
         ),
+        // Recommended endpoint settings: a key rumbled does not know, a
+        // value of the wrong type, and an offset above the onset.
+        (
+            "\"schema\": 1,",
+            "\"schema\": 1, \"endpoint\": {\"onsett\": 0.6},",
+            "onsett",
+        ),
+        (
+            "\"schema\": 1,",
+            "\"schema\": 1, \"endpoint\": {\"onset\": \"high\"},",
+            "endpoint",
+        ),
+        (
+            "\"schema\": 1,",
+            "\"schema\": 1, \"endpoint\": {\"onset\": 0.4, \"offset\": 0.6},",
+            "endpoint.offset",
+        ),
     ];
     for (from, to, field) in cases {
         let path = dir.path().join("m.json");

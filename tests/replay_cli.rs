@@ -343,3 +343,54 @@ fn model_command_describes_the_default_model() {
         "{text}"
     );
 }
+
+/// Calls `rumbled replay` finds in the demo with `args` added.
+fn demo_calls(dir: &Path, args: &[&str]) -> usize {
+    let (events, demo) = (dir.join("calls.jsonl"), demo());
+    let mut all = vec!["replay", s(&demo), "-q", "--events", s(&events)];
+    all.extend_from_slice(args);
+    let out = rumbled(&all);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    read_events(&events)
+        .iter()
+        .filter(|r| r.phase == CallPhase::End)
+        .count()
+}
+
+#[test]
+fn a_models_recommended_endpoint_applies_where_the_station_sets_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let text = std::fs::read_to_string(models.join("rumbled-edge-ev5.json")).expect("manifest");
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).expect("json");
+    manifest["onnx"] = s(&models.join("rumbled-edge-ev5.onnx")).into();
+    // A model that wants near-certainty before it starts a call.
+    manifest["endpoint"] = serde_json::json!({"onset": 0.999, "offset": 0.998});
+    let strict = dir.path().join("strict.json");
+    std::fs::write(&strict, manifest.to_string()).expect("write");
+
+    let flags = demo_calls(
+        dir.path(),
+        &["--model", s(&strict), "--onset", "0.5", "--offset", "0.35"],
+    );
+    let recommended = demo_calls(dir.path(), &["--model", s(&strict)]);
+    assert!(flags >= 5, "the demo holds 12 calls; found {flags}");
+    assert!(
+        recommended < flags,
+        "the model's onset 0.999 found {recommended} calls, the flags' 0.5 {flags}"
+    );
+    // A config file that sets the thresholds wins over the model too.
+    let config = dir.path().join("station.toml");
+    std::fs::write(&config, "[endpoint]\nonset = 0.5\noffset = 0.35\n").expect("write");
+    let configured = demo_calls(dir.path(), &["--model", s(&strict), "--config", s(&config)]);
+    assert_eq!(configured, flags);
+
+    let out = rumbled(&["model", "--model", s(&strict)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(r#"endpoint   {"offset":0.998,"onset":0.999}"#),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

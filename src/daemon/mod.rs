@@ -34,13 +34,13 @@ use crate::audio::capture::{CaptureCounters, DeviceSourceConfig, spawn_device_so
 use crate::audio::source::{FileSourceConfig, RingCounters, Segment, ring, spawn_file_source};
 use crate::audio::{AudioError, AudioFile, ChannelMode};
 use crate::config::{ChannelSelect, Config, InputKind};
-use crate::detect::ModelInfo;
+use crate::detect::{ModelInfo, Recommended};
 use crate::evidence::EvidenceReport;
 use crate::evidence::detection_delay_s;
 use crate::model::Manifest;
 use crate::pipeline::DetectorConfig;
 use crate::publish::{MqttHandle, MqttPublisher, MqttSink, Role, SeqSource, StatusInfo};
-use crate::replay::load_model;
+use crate::replay::{load_model, with_model_endpoint};
 use crate::stats::{ProcessingStats, StatsReport};
 use evidence::EvidenceFeed;
 use processing::{Command, Finish, Processing};
@@ -81,6 +81,8 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
     let started = Instant::now();
     let model = load_model(&config)?;
     let manifest = model.manifest().clone();
+    let config = with_model_endpoint(&config, &manifest)?;
+    let manifest_endpoint = manifest.endpoint.clone();
     let (sink_tx, sink_thread) =
         spawn_sink_thread(build_sinks(&config)?).context("starting the output thread")?;
     let (seq, mqtt_sink, mqtt) = start_mqtt(&config, &manifest)?;
@@ -153,6 +155,7 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
     );
 
     let mut control = ControlLoop {
+        recommended_endpoint: manifest_endpoint,
         config,
         options,
         started,
@@ -353,6 +356,9 @@ fn start_source(
 /// The control thread's state.
 struct ControlLoop {
     config: Config,
+    /// The model's recommended `[endpoint]` settings, applied to every
+    /// reloaded config as at start.
+    recommended_endpoint: Recommended,
     options: RunOptions,
     started: Instant,
     command_tx: Sender<Command>,
@@ -459,7 +465,12 @@ impl ControlLoop {
     /// SIGHUP: re-reads the configuration and applies what can change while
     /// running; an invalid file changes nothing.
     fn reload(&mut self) {
-        let new = match (self.options.reload)() {
+        let new = (self.options.reload)().and_then(|mut new| {
+            new.adopt_recommended_endpoint(&self.recommended_endpoint)
+                .context("the model's recommended [endpoint] settings")?;
+            Ok(new)
+        });
+        let new = match new {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!("reload failed, keeping the running configuration: {e:#}");

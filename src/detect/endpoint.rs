@@ -54,7 +54,7 @@
 //! label is the call class with the highest mean (in per-class mode the
 //! track's class), the confidence its mean.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -154,9 +154,46 @@ pub enum EndpointError {
     /// A live reload tried to change something that reshapes the tracks.
     #[error("changing endpoint.{0} needs a restart")]
     NeedsRestart(&'static str),
+    /// A model's recommended settings name no `[endpoint]` key or have the
+    /// wrong type.
+    #[error("recommended endpoint settings: {0}")]
+    Recommended(String),
 }
 
+/// Settings a model recommends for itself: its manifest's `endpoint` object,
+/// any `[endpoint]` keys with their values (`models/tune_endpoint.py` chooses
+/// them on development data). The user's own settings always win.
+pub type Recommended = serde_json::Map<String, serde_json::Value>;
+
+/// The thresholds only make sense together (offset <= onset), so the user
+/// setting either one keeps both from the model.
+const THRESHOLD_PAIR: [&str; 2] = ["onset", "offset"];
+
 impl EndpointConfig {
+    /// These settings with a model's `recommended` ones applied to every key
+    /// the user did not set (`user_set`: keys from the config file or the
+    /// command line), validated.
+    pub fn with_recommended(
+        &self,
+        user_set: &BTreeSet<String>,
+        recommended: &Recommended,
+    ) -> Result<Self, EndpointError> {
+        let bad = |e: serde_json::Error| EndpointError::Recommended(e.to_string());
+        let mut merged = serde_json::to_value(self).map_err(bad)?;
+        if let Some(fields) = merged.as_object_mut() {
+            let pair_set = THRESHOLD_PAIR.iter().any(|k| user_set.contains(*k));
+            for (key, value) in recommended {
+                let in_pair = THRESHOLD_PAIR.contains(&key.as_str());
+                if !(user_set.contains(key) || pair_set && in_pair) {
+                    fields.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        let cfg: Self = serde_json::from_value(merged).map_err(bad)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Checks ranges and relations, naming the key at fault, so a bad
     /// configuration is refused at start-up or reload instead of producing
     /// nonsense events.
@@ -704,6 +741,67 @@ impl Endpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recommended(json: &str) -> Recommended {
+        serde_json::from_str(json).expect("test JSON")
+    }
+
+    fn user_set(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_model_recommendation_fills_only_what_the_user_left_unset() {
+        let model = recommended(r#"{"onset": 0.6, "offset": 0.2, "hangover_s": 0.96}"#);
+        let user = EndpointConfig {
+            hangover_s: 0.16,
+            ..EndpointConfig::default()
+        };
+        let got = user
+            .with_recommended(&user_set(&["hangover_s"]), &model)
+            .expect("valid");
+        assert_eq!((got.onset, got.offset, got.hangover_s), (0.6, 0.2, 0.16));
+        // Everything the model does not mention keeps its default.
+        assert_eq!(got.merge_gap_s, EndpointConfig::default().merge_gap_s);
+        // Nothing set: the model's values throughout.
+        let got = EndpointConfig::default()
+            .with_recommended(&user_set(&[]), &model)
+            .expect("valid");
+        assert_eq!((got.onset, got.offset, got.hangover_s), (0.6, 0.2, 0.96));
+    }
+
+    #[test]
+    fn the_thresholds_come_from_one_source() {
+        // The user raised only the onset; mixing in the model's offset could
+        // even break offset <= onset, so both stay the user's.
+        let model = recommended(r#"{"onset": 0.3, "offset": 0.25}"#);
+        let user = EndpointConfig {
+            onset: 0.8,
+            ..EndpointConfig::default()
+        };
+        let got = user
+            .with_recommended(&user_set(&["onset"]), &model)
+            .expect("valid");
+        assert_eq!(
+            (got.onset, got.offset),
+            (0.8, EndpointConfig::default().offset)
+        );
+    }
+
+    #[test]
+    fn bad_recommendations_are_refused_by_name() {
+        for (json, named) in [
+            (r#"{"onsett": 0.6}"#, "onsett"),
+            (r#"{"onset": "high"}"#, "invalid type"),
+            (r#"{"onset": 0.4, "offset": 0.6}"#, "offset"),
+        ] {
+            let err = EndpointConfig::default()
+                .with_recommended(&user_set(&[]), &recommended(json))
+                .expect_err(json)
+                .to_string();
+            assert!(err.contains(named), "{json}: {err}");
+        }
+    }
 
     /// Labels: 0 background, 1 rumble, 2 roar, 3 cry, 4 trumpet.
     const CLASSES: usize = 5;

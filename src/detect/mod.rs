@@ -6,7 +6,7 @@
 pub mod endpoint;
 pub mod event;
 
-pub use endpoint::{CallScore, EndpointConfig, EndpointError, Endpointer};
+pub use endpoint::{CallScore, EndpointConfig, EndpointError, Endpointer, Recommended};
 pub use event::{
     CALL_SCHEMA, CallEvent, CallPhase, CallRecord, EndReason, ModelInfo, Scores, SourceInfo,
     StreamContext,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::detect::{EndpointConfig, Recommended};
 use crate::dsp::FbankConfig;
 use crate::model::ModelError;
 
@@ -52,6 +53,11 @@ pub struct Manifest {
     /// `rumbled model` can show it.
     #[serde(default)]
     pub provenance: serde_json::Value,
+    /// `[endpoint]` settings this model was tuned for (optional); they
+    /// replace rumbled's built-in defaults, never what the station's config
+    /// or command line set.
+    #[serde(default)]
+    pub endpoint: Recommended,
     /// Path of the manifest itself, filled in at load.
     #[serde(skip)]
     pub path: PathBuf,
@@ -268,6 +274,11 @@ impl Manifest {
                 "only [\"batch\", \"frames\", \"classes\"] is supported".into(),
             ));
         }
+        // Checked against the built-in defaults here, so a bad value is
+        // refused when the model loads, not when some config meets it.
+        EndpointConfig::default()
+            .with_recommended(&Default::default(), &self.endpoint)
+            .map_err(|e| bad("endpoint", e.to_string()))?;
         Ok(())
     }
 }
