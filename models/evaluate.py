@@ -383,8 +383,9 @@ def evaluate(a, scratch):
            "detector": {"kind": "python hysteresis (evaluate.py)", "on": a.on, "off": a.off,
                         "min_dur_s": a.min_dur, "merge_gap_s": a.merge_gap, "iou": 0.3}}
     if a.rumbled:
-        res["rumbled_config"] = (Path(a.rumbled_config).read_text() if a.rumbled_config
-                                 else "built-in defaults")
+        res["rumbled_config"] = (Path(a.rumbled_config).read_text() if a.rumbled_config else
+                                 f"none: the model's recommended [endpoint] {json.dumps(m['endpoint'])}"
+                                 if m.get("endpoint") else "none: rumbled's built-in [endpoint] defaults")
     fw, P, Y = framewise(probs_all, y_all)
     keep = np.concatenate(keep_all)
     fw["call_ap_max_snr_ge_0dB"] = round(average_precision(P[keep, 1:].max(1), 1 - Y[keep, 0]), 4)

@@ -78,6 +78,7 @@ def write_sets(a, scratch):
         return annotated, quiet
     tests, confs = synthetic_sets(DEV_SEED0, DEV_CONF_SEED0, a.per_rate, a.minutes,
                                   int(round(a.confounder_minutes / 10)))
+
     def write(name, rate, x):
         path = os.path.join(scratch, f"{name}.wav")
         ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
@@ -104,6 +105,12 @@ def evaluate_setting(a, p, annotated, quiet, scratch):
             "false_alarms_per_hour": round(fa_h, 2), "score": round(hi["f1"] - a.fa_weight * fa_h, 4)}
 
 
+def model_id(manifest):
+    with open(manifest) as f:
+        m = json.load(f)
+    return {k: m[k] for k in ("name", "version", "sha256")}
+
+
 def key_of(p):
     return tuple(sorted(p.items()))
 
@@ -115,19 +122,24 @@ def main():
     ap.add_argument("--data", help="your WAV + Raven tables instead of synthetic soundscapes")
     ap.add_argument("--quiet-data", help="with --data: call-free WAVs for false alarms")
     ap.add_argument("--class-column")
-    ap.add_argument("--per-rate", type=int, default=2, help="synthetic soundscapes per recorder rate")
+    ap.add_argument("--per-rate", type=int, default=6, help="synthetic soundscapes per recorder rate")
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--confounder-minutes", type=float, default=60.0, help="of each call-free kind")
-    ap.add_argument("--fa-weight", type=float, default=0.002,
-                    help="F1 one false alarm per hour is worth (default: 5/h = 0.01 F1)")
+    ap.add_argument("--confounder-minutes", type=float, default=180.0, help="of each call-free kind")
+    ap.add_argument("--fa-weight", type=float, default=0.005,
+                    help="F1 one false alarm per hour is worth (default: 2/h = 0.01 F1)")
     ap.add_argument("--min-gain", type=float, default=0.002,
                     help="score a change must add to be taken (default: about one detection in 500)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--keys", default=",".join(GRID),
+                    help="settings to search, comma-separated (the others keep rumbled's defaults)")
     ap.add_argument("--write-manifest", action="store_true",
                     help="store the best setting in --model's manifest as its recommended [endpoint]")
     ap.add_argument("--jobs", type=int, default=2, help="replays side by side")
     ap.add_argument("--out", help="write every candidate as JSON here")
     a = ap.parse_args()
+    unknown = set(a.keys.split(",")) - set(GRID)
+    if unknown:
+        ap.error(f"--keys: {', '.join(sorted(unknown))} not among {', '.join(GRID)}")
     a.model = os.path.abspath(a.model)
     with tempfile.TemporaryDirectory(prefix="rumbled-tune-") as scratch:
         annotated, quiet = write_sets(a, scratch)
@@ -144,7 +156,8 @@ def main():
         best = dict(DEFAULTS)
         run_all([best])
         for _ in range(a.rounds):
-            for k, values in GRID.items():
+            for k in a.keys.split(","):
+                values = GRID[k]
                 run_all([{**best, k: v} for v in values])
                 top = max((tried[key_of({**best, k: v})] for v in values), key=lambda r: r["score"])
                 if top["score"] >= tried[key_of(best)]["score"] + a.min_gain:
@@ -153,7 +166,8 @@ def main():
         if a.out:
             os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
             with open(a.out, "w") as f:
-                json.dump({"model": a.model, "fa_weight": a.fa_weight, "default": tried[key_of(DEFAULTS)],
+                json.dump({"model": model_id(a.model), "fa_weight": a.fa_weight, "min_gain": a.min_gain,
+                           "default": tried[key_of(DEFAULTS)],
                            "candidates": results}, f, indent=1)
         d, b = tried[key_of(DEFAULTS)], tried[key_of(best)]
         for name, r in (("defaults", d), ("best", b)):
@@ -183,7 +197,7 @@ def write_manifest(a, best, default, chosen, n_annotated, quiet_hours):
                                            "false_alarms_per_hour")}
     m.setdefault("provenance", {})["endpoint_tuning"] = {
         "tool": "models/tune_endpoint.py", "data": data, "fa_weight": a.fa_weight,
-        "min_gain": a.min_gain, "rounds": a.rounds,
+        "min_gain": a.min_gain, "rounds": a.rounds, "keys": a.keys,
         "builtin_defaults": summary(default), "recommended": summary(chosen)}
     with open(a.model, "w") as f:
         json.dump(m, f, indent=2)
