@@ -228,6 +228,8 @@ fn offline(wav: &Path, manifest: &Path, hop: Option<usize>) -> Vec<(f64, CallRec
     }
     let mut model = rumbled::replay::load_model(&config).expect("model");
     let m = model.manifest().clone();
+    // As the daemon does: the model's recommended [endpoint] settings.
+    let config = rumbled::replay::with_model_endpoint(&config, &m).expect("model endpoint");
     let cfg = DetectorConfig {
         input_rate: 16_000,
         gain: 1.0,
