@@ -6,7 +6,7 @@
 //! window, beta 5), because that is how the training pipeline
 //! (`models/common.py`) brings every recording to 16 kHz. Any other
 //! resampler would hand the model different features wherever the signal is
-//! empty: from a 2 kHz recorder, 112 of the 128 mel bins hold nothing but the
+//! empty: from a 2 kHz recorder, 84 of the 128 mel bins hold nothing but the
 //! filter's stop-band leakage, whose log the model has learned. Measured on
 //! the synthetic test, an FFT resampler changed the default model's
 //! probabilities by up to 0.8 at 2-8 kHz recorders.
