@@ -112,10 +112,8 @@ impl Engine {
         let mut emitted = 0;
         while emitted < limit {
             let available = self.first + self.history.len() as i64;
-            // Inputs j with |j up - m down| <= half_len, from the lowest one.
-            let lo = self.next_out * self.down - self.half_len;
-            let j_lo = -(-lo).div_euclid(self.up);
-            let phase = (j_lo * self.up - lo) as usize;
+            let j_lo = self.first_input();
+            let phase = (j_lo * self.up - (self.next_out * self.down - self.half_len)) as usize;
             let taps = &self.taps[self.phase_start[phase]..self.phase_start[phase + 1]];
             if j_lo + taps.len() as i64 > available {
                 break;
@@ -142,11 +140,16 @@ impl Engine {
         }
     }
 
+    /// The lowest input the next output needs: output `m` reads the inputs
+    /// `j` with `|j up - m down| <= half_len`.
+    fn first_input(&self) -> i64 {
+        let lo = self.next_out * self.down - self.half_len;
+        -(-lo).div_euclid(self.up)
+    }
+
     /// Drops input no future output needs, in batches so the copy is amortised.
     fn forget_used(&mut self) {
-        let lo = self.next_out * self.down - self.half_len;
-        let needed = -(-lo).div_euclid(self.up);
-        let unused = (needed - self.first).max(0) as usize;
+        let unused = (self.first_input() - self.first).max(0) as usize;
         if unused >= 4096 && unused * 2 >= self.history.len() {
             self.history.drain(..unused);
             self.first += unused as i64;
