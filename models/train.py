@@ -144,13 +144,41 @@ class Sampler:
         w = np.array([max(1, len(fb) // PATCH) for fb, _, _ in items], float)
         self.p = w / w.sum()
         self.floor = (LOG_EPS - mean) / (2 * std)
+        self.hard = None
+
+    def add_hard_negatives(self, frac, found):
+        """Draw `frac` of the crops around the given false alarms (hard-negative mining).
+
+        `found` is a list of (item index, output frame, call score) where the
+        model called a call on background. Synthetic scenes hold hours of easy
+        background around a few engine hums and thunder rolls; the false alarms
+        per hour come from those, so crops are drawn where they are, in
+        proportion to how sure the model was.
+        """
+        if not found:
+            return
+        idx = np.array([(i, g) for i, g, _ in found], np.int64)
+        w = np.array([s for _, _, s in found], float)
+        self.hard = (frac, idx, w / w.sum())
+
+    def pick(self):
+        """An item and the first output frame of a crop of it."""
+        w16 = WINDOW // PATCH
+        if self.hard is not None and self.rng.random() < self.hard[0]:
+            _, idx, p = self.hard
+            i, g = idx[self.rng.choice(len(idx), p=p)]
+            n16 = len(self.items[i][0]) // PATCH
+            j = int(np.clip(g - self.rng.integers(0, w16), 0, max(0, n16 - w16)))
+            return self.items[i], j
+        item = self.items[self.rng.choice(len(self.items), p=self.p)]
+        n16 = len(item[0]) // PATCH
+        return item, int(self.rng.integers(0, n16 - w16 + 1)) if n16 >= w16 else 0
 
     def crop(self):
-        fb, y, _ = self.items[self.rng.choice(len(self.items), p=self.p)]
+        (fb, y, _), j = self.pick()
         n16 = len(fb) // PATCH
         w16 = WINDOW // PATCH
         if n16 >= w16:
-            j = self.rng.integers(0, n16 - w16 + 1)
             x = fb[j * PATCH: j * PATCH + WINDOW].astype(np.float32)
             t = y[j: j + w16]
         else:
@@ -199,31 +227,53 @@ def average_precision(score, truth):
     return float((prec * t).sum() / t.sum())
 
 
-def validate(model, items, mean, std, labels):
-    """Non-overlapping 998-frame windows; loss and framewise call AP (1 - P(background))."""
+def windowed(model, items, mean, std):
+    """Per item: (logits, targets) over its non-overlapping 998-frame windows."""
     model.eval()
-    losses, scores, truths = [], [], []
     w16 = WINDOW // PATCH
     with torch.no_grad():
         for fb, y, _ in items:
             n16 = len(fb) // PATCH
-            xs, ts = [], []
-            for j in range(0, n16 - w16 + 1, w16):
-                xs.append((fb[j * PATCH: j * PATCH + WINDOW].astype(np.float32) - mean) / (2 * std))
-                ts.append(y[j:j + w16].astype(np.float32))
-            for i in range(0, len(xs), 32):
-                xb = torch.from_numpy(np.stack(xs[i:i + 32]))
-                tb = torch.from_numpy(np.stack(ts[i:i + 32]))
-                lg = model(xb)
-                losses.append(float(masked_bce(lg, tb)))
-                p = torch.sigmoid(lg).numpy().reshape(-1, len(labels))
-                t = tb.numpy().reshape(-1, len(labels))
-                ok = (t != 255).all(1)
-                scores.append(1.0 - p[ok, 0])
-                truths.append(1.0 - t[ok, 0])
+            starts = list(range(0, n16 - w16 + 1, w16))
+            lgs = []
+            for i in range(0, len(starts), 32):
+                xs = [(fb[j * PATCH: j * PATCH + WINDOW].astype(np.float32) - mean) / (2 * std)
+                      for j in starts[i:i + 32]]
+                lgs.append(model(torch.from_numpy(np.stack(xs))).reshape(-1, y.shape[1]))
+            lg = torch.cat(lgs) if lgs else torch.zeros(0, y.shape[1])
+            yield lg, torch.from_numpy(y[:len(lg)].astype(np.float32))
     model.train()
+
+
+def call_score(p):
+    """How sure the model is of some call: rumbled's class-agnostic score, 1 - P(background)."""
+    return 1.0 - p[:, 0]
+
+
+def validate(model, items, mean, std):
+    """Loss, framewise call AP and the share of background frames called a call (p > 0.5)."""
+    losses, scores, truths = [], [], []
+    for lg, t in windowed(model, items, mean, std):
+        losses.append(float(masked_bce(lg, t)))
+        p, t = torch.sigmoid(lg).numpy(), t.numpy()
+        ok = (t != 255).all(1)
+        scores.append(call_score(p[ok]))
+        truths.append(1.0 - t[ok, 0])
     s, t = np.concatenate(scores), np.concatenate(truths)
-    return float(np.mean(losses)), average_precision(s, t)
+    false_call = float((s[t == 0] > 0.5).mean()) if (t == 0).any() else float("nan")
+    return float(np.mean(losses)), average_precision(s, t), false_call
+
+
+def false_calls(model, items, mean, std, threshold):
+    """(item index, frame, score) for every background frame the model scores above threshold."""
+    found = []
+    for i, (lg, t) in enumerate(windowed(model, items, mean, std)):
+        s = call_score(torch.sigmoid(lg).numpy())
+        t = t.numpy()
+        bg = (t[:, 0] == 1) & (t != 255).all(1)
+        for g in np.flatnonzero(bg & (s > threshold)):
+            found.append((i, int(g), float(s[g])))
+    return found
 
 
 # ----------------------------------------------------------------------------- main
@@ -306,6 +356,11 @@ def main():
                     help="with --init: widen every MLP to this many units, new units start silent")
     ap.add_argument("--renorm", action="store_true",
                     help="with --init: re-measure mean/std on this data (default: keep)")
+    ap.add_argument("--hard-negatives", type=float, default=0.0, metavar="FRAC",
+                    help="with --init: draw this share of the crops around the background "
+                         "frames the checkpoint calls a call (hard-negative mining)")
+    ap.add_argument("--hard-threshold", type=float, default=0.3,
+                    help="call score above which a background frame counts as hard")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this")
     ap.add_argument("--batch", type=int, default=32)
@@ -325,6 +380,8 @@ def main():
     a = ap.parse_args()
     if (a.grow_layers or a.grow_ff) and not a.init:
         ap.error("--grow-layers and --grow-ff grow a trained model: give it with --init")
+    if a.hard_negatives and not a.init:
+        ap.error("--hard-negatives mines a trained model's false alarms: give it with --init")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
@@ -394,6 +451,16 @@ def main():
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     sampler = Sampler(train, mean, std, rng)
+    if val and init is not None:
+        vl, vap, vfc = validate(model, val, mean, std)
+        print(f"step 0 val {vl:.4f} AP {vap:.4f} false-call {vfc:.5f}", file=sys.stderr)
+    if a.hard_negatives:
+        t_mine = time.time()
+        found = false_calls(model, train, mean, std, a.hard_threshold)
+        sampler.add_hard_negatives(a.hard_negatives, found)
+        print(f"hard negatives: {len(found)} background frames score > {a.hard_threshold:g} in "
+              f"{len({i for i, _, _ in found})} of {len(train)} items ({time.time() - t_mine:.0f} s);"
+              f" {a.hard_negatives:.0%} of the crops are drawn around them", file=sys.stderr)
     model.train()
     best = (float("inf"), None)
     history = []
@@ -424,7 +491,8 @@ def main():
                 "val_soundscapes": [VAL_SEED0, VAL_SEED0 + a.val - 1] if a.synthetic else None},
                 "training": {"steps": step, "batch": a.batch, "lr": a.lr,
                              "data_s": round(t_data), "train_s": round(time.time() - t0),
-                             "torch_threads": a.threads, "val": metrics},
+                             "torch_threads": a.threads, "val": metrics,
+                             "hard_negatives": a.hard_negatives or None},
                 "metrics": {}, "license": "Apache-2.0 OR MIT",
                 "code": "models/train.py (rumbled)"}
 
@@ -444,9 +512,10 @@ def main():
             run_loss = 0.0
             metrics = {}
             if val:
-                vl, vap = validate(model, val, mean, std, labels)
-                metrics = {"val_loss": round(vl, 5), "val_call_ap": round(vap, 5)}
-                msg += f" val {vl:.4f} AP {vap:.4f}"
+                vl, vap, vfc = validate(model, val, mean, std)
+                metrics = {"val_loss": round(vl, 5), "val_call_ap": round(vap, 5),
+                           "val_false_call": round(vfc, 6)}
+                msg += f" val {vl:.4f} AP {vap:.4f} false-call {vfc:.5f}"
                 if vl < best[0]:
                     best = (vl, step)
                     save(a.out, metrics)
