@@ -104,6 +104,9 @@ def main():
     ap.add_argument("--out-dir", default=HERE)
     ap.add_argument("--metrics", help="evaluate.py JSON: its summary goes into provenance.metrics")
     ap.add_argument("--trained-on", help="override provenance.trained_on")
+    ap.add_argument("--endpoint-from", metavar="MANIFEST",
+                    help="copy the recommended [endpoint] settings and their provenance from this "
+                         "manifest (the one tune_endpoint.py --write-manifest wrote for these weights)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -139,6 +142,15 @@ def main():
     export_onnx(model, onnx_path)
     worst = verify(model, onnx_path)
     m = make_manifest(onnx_path, args.name, version, mean, std, prov, labels=labels)
+    if args.endpoint_from:
+        with open(args.endpoint_from) as f:
+            tuned = json.load(f)
+        if "endpoint" not in tuned:
+            raise SystemExit(f"{args.endpoint_from}: no \"endpoint\" settings to copy "
+                             "(run tune_endpoint.py --write-manifest on it first)")
+        m["endpoint"] = tuned["endpoint"]
+        if "endpoint_tuning" in tuned.get("provenance", {}):
+            m["provenance"]["endpoint_tuning"] = tuned["provenance"]["endpoint_tuning"]
     write_manifest(os.path.join(args.out_dir, f"{args.name}.json"), m)
     size = os.path.getsize(onnx_path)
     print(f"wrote {onnx_path} ({size / 1e6:.2f} MB, sha256 {m['sha256'][:16]}...), "
