@@ -438,18 +438,6 @@ def main():
     nparam = sum(p.numel() for p in model.parameters())
     print(f"model {model.config}: {nparam / 1e6:.2f} M parameters", file=sys.stderr)
 
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
-    warm = max(1, min(300, a.steps // 10))
-    t_train = time.time()
-
-    def lr_factor(s):
-        # warm-up, then cosine decay over the steps or over --max-minutes, whichever ends first
-        prog = s / a.steps
-        if a.max_minutes:
-            prog = max(prog, (time.time() - t_train) / (a.max_minutes * 60))
-        return min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     sampler = Sampler(train, mean, std, rng)
     if val and init is not None:
         vl, vap, vfc = validate(model, val, mean, std)
@@ -461,6 +449,19 @@ def main():
         print(f"hard negatives: {len(found)} background frames score > {a.hard_threshold:g} in "
               f"{len({i for i, _, _ in found})} of {len(train)} items ({time.time() - t_mine:.0f} s);"
               f" {a.hard_negatives:.0%} of the crops are drawn around them", file=sys.stderr)
+
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    warm = max(1, min(300, a.steps // 10))
+    t_train = time.time()  # after mining, so --max-minutes schedules training alone
+
+    def lr_factor(s):
+        # warm-up, then cosine decay over the steps or over --max-minutes, whichever ends first
+        prog = s / a.steps
+        if a.max_minutes:
+            prog = max(prog, (time.time() - t_train) / (a.max_minutes * 60))
+        return min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     model.train()
     best = (float("inf"), None)
     history = []
