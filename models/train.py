@@ -228,20 +228,22 @@ def average_precision(score, truth):
 
 
 def windowed(model, items, mean, std):
-    """Per item: (logits, targets) over its non-overlapping 998-frame windows."""
+    """(item index, logits, targets) over each item's non-overlapping 998-frame windows."""
     model.eval()
     w16 = WINDOW // PATCH
     with torch.no_grad():
-        for fb, y, _ in items:
+        for i_item, (fb, y, _) in enumerate(items):
             n16 = len(fb) // PATCH
             starts = list(range(0, n16 - w16 + 1, w16))
+            if not starts:  # shorter than one window: nothing to score
+                continue
             lgs = []
             for i in range(0, len(starts), 32):
                 xs = [(fb[j * PATCH: j * PATCH + WINDOW].astype(np.float32) - mean) / (2 * std)
                       for j in starts[i:i + 32]]
                 lgs.append(model(torch.from_numpy(np.stack(xs))).reshape(-1, y.shape[1]))
-            lg = torch.cat(lgs) if lgs else torch.zeros(0, y.shape[1])
-            yield lg, torch.from_numpy(y[:len(lg)].astype(np.float32))
+            lg = torch.cat(lgs)
+            yield i_item, lg, torch.from_numpy(y[:len(lg)].astype(np.float32))
     model.train()
 
 
@@ -253,12 +255,14 @@ def call_score(p):
 def validate(model, items, mean, std):
     """Loss, framewise call AP and the share of background frames called a call (p > 0.5)."""
     losses, scores, truths = [], [], []
-    for lg, t in windowed(model, items, mean, std):
+    for _, lg, t in windowed(model, items, mean, std):
         losses.append(float(masked_bce(lg, t)))
         p, t = torch.sigmoid(lg).numpy(), t.numpy()
         ok = (t != 255).all(1)
         scores.append(call_score(p[ok]))
         truths.append(1.0 - t[ok, 0])
+    if not scores:  # every validation recording is shorter than one window
+        return float("nan"), float("nan"), float("nan")
     s, t = np.concatenate(scores), np.concatenate(truths)
     false_call = float((s[t == 0] > 0.5).mean()) if (t == 0).any() else float("nan")
     return float(np.mean(losses)), average_precision(s, t), false_call
@@ -267,7 +271,7 @@ def validate(model, items, mean, std):
 def false_calls(model, items, mean, std, threshold):
     """(item index, frame, score) for every background frame the model scores above threshold."""
     found = []
-    for i, (lg, t) in enumerate(windowed(model, items, mean, std)):
+    for i, lg, t in windowed(model, items, mean, std):
         s = call_score(torch.sigmoid(lg).numpy())
         t = t.numpy()
         bg = (t[:, 0] == 1) & (t != 255).all(1)
@@ -517,7 +521,9 @@ def main():
                 metrics = {"val_loss": round(vl, 5), "val_call_ap": round(vap, 5),
                            "val_false_call": round(vfc, 6)}
                 msg += f" val {vl:.4f} AP {vap:.4f} false-call {vfc:.5f}"
-                if vl < best[0]:
+                if math.isnan(vl):  # no validation recording fills a window: keep the latest
+                    save(a.out, metrics)
+                elif vl < best[0]:
                     best = (vl, step)
                     save(a.out, metrics)
             else:
@@ -526,8 +532,11 @@ def main():
             print(f"{msg} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
         if last:
             break
-    if val:
+    if val and best[1] is not None:
         print(f"best val loss {best[0]:.4f} at step {best[1]} -> {a.out}", file=sys.stderr)
+    elif val:
+        print(f"warning: every validation recording is shorter than one {WINDOW}-frame window, "
+              f"so nothing was validated; saved the last step to {a.out}", file=sys.stderr)
     else:
         print(f"saved {a.out}", file=sys.stderr)
 
