@@ -262,7 +262,8 @@ def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf):
 
 def run_rumbled(binary, wav, manifest, config=None):
     """End events of `rumbled replay` on one WAV as [(begin, end, label, confidence)];
-    config: a rumbled.toml for its [endpoint] settings (None: rumbled's defaults)."""
+    config: a rumbled.toml for its [endpoint] settings (None: the model's recommended
+    settings where its manifest has them, rumbled's built-in defaults for the rest)."""
     with tempfile.TemporaryDirectory() as td:
         ev = os.path.join(td, "events.jsonl")
         cmd = [binary, "replay", wav, "--model", manifest, "--events", ev, "-q"]
@@ -307,7 +308,7 @@ def main():
     ap.add_argument("--merge-gap", type=float, default=0.32)
     ap.add_argument("--rumbled", help="path of the rumbled binary: also score its replay events")
     ap.add_argument("--rumbled-config", help="rumbled.toml whose [endpoint] section rumbled replays with "
-                    "(default: rumbled's built-in settings)")
+                    "(default: the model's recommended settings, else rumbled's built-in ones)")
     ap.add_argument("--out", help="write metrics JSON here")
     a = ap.parse_args()
     # Per-run scratch for the WAVs rumbled replays, so that evaluations
