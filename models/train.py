@@ -19,6 +19,7 @@ on the training features and stored in the checkpoint.
 from __future__ import annotations
 
 import argparse
+import copy
 import glob
 import json
 import math
@@ -252,6 +253,26 @@ def call_score(p):
     return 1.0 - p[:, 0]
 
 
+class Ema:
+    """Exponential moving average of a model's parameters (buffers copied as they are)."""
+
+    def __init__(self, model, decay):
+        if not 0.0 < decay < 1.0:
+            raise SystemExit(f"--ema {decay}: the decay must be between 0 and 1, e.g. 0.999")
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model):
+        avg = list(self.model.parameters())
+        torch._foreach_mul_(avg, self.decay)
+        torch._foreach_add_(avg, [p.detach() for p in model.parameters()], alpha=1 - self.decay)
+        for b, src in zip(self.model.buffers(), model.buffers()):
+            b.copy_(src)
+
+
 def validate(model, items, mean, std):
     """Loss, framewise call AP and the share of background frames called a call (p > 0.5)."""
     losses, scores, truths = [], [], []
@@ -365,6 +386,9 @@ def main():
                          "frames the checkpoint calls a call (hard-negative mining)")
     ap.add_argument("--hard-threshold", type=float, default=0.3,
                     help="call score above which a background frame counts as hard")
+    ap.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                    help="validate and save an exponential moving average of the weights "
+                         "(e.g. 0.999); 0 = the weights as trained")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this")
     ap.add_argument("--batch", type=int, default=32)
@@ -466,6 +490,9 @@ def main():
         return min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, prog)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    # The moving average smooths out the last few hundred noisy steps, which a
+    # small model trained on random crops otherwise keeps as its final word.
+    ema = Ema(model, a.ema) if a.ema else None
     model.train()
     best = (float("inf"), None)
     history = []
@@ -474,8 +501,11 @@ def main():
     step = 0
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
 
+    def kept():
+        return ema.model if ema else model
+
     def save(path, metrics):
-        torch.save({"config": model.config, "state_dict": model.state_dict(), "mean": mean,
+        torch.save({"config": model.config, "state_dict": kept().state_dict(), "mean": mean,
                     "std": std, "labels": labels, "version": "1.0.0",
                     "provenance": provenance(metrics)}, path)
 
@@ -497,7 +527,8 @@ def main():
                 "training": {"steps": step, "batch": a.batch, "lr": a.lr,
                              "data_s": round(t_data), "train_s": round(time.time() - t0),
                              "torch_threads": a.threads, "val": metrics,
-                             "hard_negatives": a.hard_negatives or None},
+                             "hard_negatives": a.hard_negatives or None,
+                             "ema": a.ema or None},
                 "metrics": {}, "license": "Apache-2.0 OR MIT",
                 "code": "models/train.py (rumbled)"}
 
@@ -509,6 +540,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
+        if ema:
+            ema.update(model)
         step += 1
         run_loss += float(loss.detach())
         last = step == a.steps or (a.max_minutes and time.time() - t0 > a.max_minutes * 60)
@@ -517,7 +550,7 @@ def main():
             run_loss = 0.0
             metrics = {}
             if val:
-                vl, vap, vfc = validate(model, val, mean, std)
+                vl, vap, vfc = validate(kept(), val, mean, std)
                 metrics = {"val_loss": round(vl, 5), "val_call_ap": round(vap, 5),
                            "val_false_call": round(vfc, 6)}
                 msg += f" val {vl:.4f} AP {vap:.4f} false-call {vfc:.5f}"
