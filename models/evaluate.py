@@ -233,13 +233,13 @@ def framewise(probs_list, y_list):
     return out, p, y
 
 
-def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf):
+def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf, rates=RATES):
     """Soundscapes with calls (per_rate per recorder rate, seeds seed0 + 100 * rate index + k)
     and nconf 10 min call-free confounder scenes of each kind ("hard": every confounder at
     twice its rate, seeds conf_seed0 + k; "typical": drawn as in training, conf_seed0 + 1000 + k).
     Items are (name, rate, audio, calls [(b, e, cls, snr)], wav path or None)."""
     tests = []
-    for ri, rate in enumerate(RATES):
+    for ri, rate in enumerate(rates):
         for k in range(per_rate):
             seed = seed0 + ri * 100 + k
             sc = ss.generate(seed=seed, duration_s=minutes * 60, rate=rate,
@@ -250,7 +250,7 @@ def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf):
     confs = {"hard": [], "typical": []} if nconf else {}
     for k in range(nconf):
         seed = conf_seed0 + k
-        rate = RATES[k % len(RATES)]
+        rate = rates[k % len(rates)]
         sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True,
                          confounder_always=True, confounder_scale=2.0)
         confs["hard"].append((f"conf{seed}@{rate}", rate, sc.audio, [], None))
@@ -283,6 +283,17 @@ def run_rumbled(binary, wav, manifest, config=None):
         return dets
 
 
+def parse_rates(text):
+    """--rates: comma-separated recorder sample rates in Hz."""
+    try:
+        rates = tuple(int(r) for r in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give sample rates in Hz, e.g. 11025,32000")
+    if any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: sample rates must be positive")
+    return rates
+
+
 def clean(o):
     """NaN -> null so that the output is strict JSON."""
     if isinstance(o, float) and o != o:
@@ -299,6 +310,10 @@ def main():
     ap.add_argument("--model", default=os.path.join(HERE, "rumbled-edge-ev5.json"))
     ap.add_argument("--per-rate", type=int, default=2, help="test soundscapes per recorder rate")
     ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--rates", type=parse_rates, default=RATES,
+                    help="recorder rates of the synthetic test, comma-separated (default "
+                         f"{','.join(map(str, RATES))}, the rates trained on; others such as "
+                         "11025,24000,32000,96000 test recorders the model never saw)")
     ap.add_argument("--confounder-minutes", type=float, default=120.0)
     ap.add_argument("--data", help="evaluate on WAV + Raven tables in DIR instead")
     ap.add_argument("--class-column")
@@ -338,7 +353,7 @@ def evaluate(a, scratch):
         confs = []
     else:
         tests, confs = synthetic_sets(TEST_SEED0, CONF_SEED0, a.per_rate, a.minutes,
-                                      int(round(a.confounder_minutes / 10)))
+                                      int(round(a.confounder_minutes / 10)), a.rates)
     print(f"data ready in {time.time() - t0:.0f} s", file=sys.stderr)
 
     per_rate = {}
@@ -379,7 +394,7 @@ def evaluate(a, scratch):
     res = {"model": {"name": m["name"], "version": m["version"], "sha256": m["sha256"]},
            "test": ("user data " + a.data) if a.data else
            f"{len(tests)} synthetic soundscapes x {a.minutes:g} min (seeds {TEST_SEED0}+, "
-           f"{a.per_rate} per recorder rate {','.join(map(str, RATES))}; density 4/min, "
+           f"{a.per_rate} per recorder rate {','.join(map(str, a.rates))}; density 4/min, "
            f"SNR -10..30 dB, every second one with all confounder kinds present)",
            "detector": {"kind": "python hysteresis (evaluate.py)", "on": a.on, "off": a.off,
                         "min_dur_s": a.min_dur, "merge_gap_s": a.merge_gap, "iou": 0.3}}
