@@ -35,7 +35,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import soundscape as ss  # noqa: E402
-from common import PATCH, WINDOW, audio_to_fbank, frame_labels  # noqa: E402
+from common import OUT_S, PATCH, WINDOW, audio_to_fbank, frame_labels  # noqa: E402
 from rumbled_model import LABELS, build  # noqa: E402
 
 RATES = (2000, 4000, 8000, 16000, 22050, 44100, 48000)
@@ -289,16 +289,25 @@ def validate(model, items, mean, std):
     return float(np.mean(losses)), average_precision(s, t), false_call
 
 
-def false_calls(model, items, mean, std, threshold):
-    """(item index, frame, score) for every background frame the model scores above threshold."""
+def false_calls(model, items, mean, std, threshold, margin=0):
+    """(item index, frame, score) for every background frame the model scores above threshold
+    that is more than `margin` output frames away from any call frame."""
     found = []
     for i, lg, t in windowed(model, items, mean, std):
         s = call_score(torch.sigmoid(lg).numpy())
         t = t.numpy()
-        bg = (t[:, 0] == 1) & (t != 255).all(1)
+        bg = (t[:, 0] == 1) & (t != 255).all(1) & ~near_calls(t, margin)
         for g in np.flatnonzero(bg & (s > threshold)):
             found.append((i, int(g), float(s[g])))
     return found
+
+
+def near_calls(t, margin):
+    """Frames within `margin` frames of a call frame (the call frames included)."""
+    call = (t[:, 0] == 0).astype(np.float32)
+    if margin <= 0:
+        return call > 0
+    return np.convolve(call, np.ones(2 * margin + 1, np.float32), mode="same") > 0
 
 
 # ----------------------------------------------------------------------------- main
@@ -386,6 +395,9 @@ def main():
                          "frames the checkpoint calls a call (hard-negative mining)")
     ap.add_argument("--hard-threshold", type=float, default=0.3,
                     help="call score above which a background frame counts as hard")
+    ap.add_argument("--hard-margin", type=float, default=0.0, metavar="SECONDS",
+                    help="mine no background frame closer than this to a call (its edges "
+                         "are label noise, not confounders)")
     ap.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                     help="validate and save an exponential moving average of the weights "
                          "(e.g. 0.999); 0 = the weights as trained")
@@ -472,9 +484,11 @@ def main():
         print(f"step 0 val {vl:.4f} AP {vap:.4f} false-call {vfc:.5f}", file=sys.stderr)
     if a.hard_negatives:
         t_mine = time.time()
-        found = false_calls(model, train, mean, std, a.hard_threshold)
+        found = false_calls(model, train, mean, std, a.hard_threshold,
+                            int(round(a.hard_margin / OUT_S)))
         sampler.add_hard_negatives(a.hard_negatives, found)
-        print(f"hard negatives: {len(found)} background frames score > {a.hard_threshold:g} in "
+        print(f"hard negatives: {len(found)} background frames score > {a.hard_threshold:g} "
+              f"(none within {a.hard_margin:g} s of a call) in "
               f"{len({i for i, _, _ in found})} of {len(train)} items ({time.time() - t_mine:.0f} s);"
               f" {a.hard_negatives:.0%} of the crops are drawn around them", file=sys.stderr)
 
@@ -528,6 +542,7 @@ def main():
                              "data_s": round(t_data), "train_s": round(time.time() - t0),
                              "torch_threads": a.threads, "val": metrics,
                              "hard_negatives": a.hard_negatives or None,
+                             "hard_margin_s": a.hard_margin if a.hard_negatives else None,
                              "ema": a.ema or None},
                 "metrics": {}, "license": "Apache-2.0 OR MIT",
                 "code": "models/train.py (rumbled)"}
