@@ -370,6 +370,9 @@ def parse_map(s):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--synthetic", type=int, default=0, help="number of synthetic soundscapes")
+    ap.add_argument("--first-seed", type=int, default=TRAIN_SEED0,
+                    help="seed of the first synthetic soundscape (they are loaded into memory, "
+                         "15 MB each: a later stage can move the range onto unseen seeds)")
     ap.add_argument("--minutes", type=float, default=10.0, help="length of each soundscape")
     ap.add_argument("--val", type=int, default=4, help="synthetic validation soundscapes")
     ap.add_argument("--data", help="directory of WAV + Raven selection tables")
@@ -432,7 +435,12 @@ def main():
     if a.synthetic:
         if labels != LABELS:
             raise SystemExit("--synthetic produces the EV5 labels; drop --labels")
-        jobs = [(TRAIN_SEED0 + i, a.minutes, a.cache) for i in range(a.synthetic)]
+        if a.first_seed < 0 or a.first_seed + a.synthetic > VAL_SEED0:
+            raise SystemExit(f"--first-seed {a.first_seed} --synthetic {a.synthetic}: training "
+                             f"seeds must lie in 0..{VAL_SEED0 - 1}; seeds from {VAL_SEED0} up "
+                             "are validation, development (tune_endpoint.py) and test "
+                             "(evaluate.py) soundscapes")
+        jobs = [(a.first_seed + i, a.minutes, a.cache) for i in range(a.synthetic)]
         vjobs = [(VAL_SEED0 + i, a.minutes, a.cache) for i in range(a.val)]
         print(f"synthesising {len(jobs)} + {len(vjobs)} soundscapes of {a.minutes:g} min ...",
               file=sys.stderr)
@@ -527,7 +535,7 @@ def main():
         src = []
         if a.synthetic:
             src.append(f"{a.synthetic} synthetic soundscapes x {a.minutes:g} min "
-                       f"(models/soundscape.py seeds {TRAIN_SEED0}..{TRAIN_SEED0 + a.synthetic - 1},"
+                       f"(models/soundscape.py seeds {a.first_seed}..{a.first_seed + a.synthetic - 1},"
                        f" recorder rates {','.join(map(str, RATES))} by seed)")
         if a.data:
             src.append(f"user data {os.path.abspath(a.data)} ({len(train)} train files)")
@@ -536,7 +544,7 @@ def main():
             if a.grow_layers or a.grow_ff:
                 src.append(f"grown to {model.config['layers']} layers, MLP {model.config['ff']}")
         return {"trained_on": "; ".join(src), "seeds": {"torch": a.seed, "train_soundscapes":
-                [TRAIN_SEED0, TRAIN_SEED0 + a.synthetic - 1] if a.synthetic else None,
+                [a.first_seed, a.first_seed + a.synthetic - 1] if a.synthetic else None,
                 "val_soundscapes": [VAL_SEED0, VAL_SEED0 + a.val - 1] if a.synthetic else None},
                 "training": {"steps": step, "batch": a.batch, "lr": a.lr,
                              "data_s": round(t_data), "train_s": round(time.time() - t0),
