@@ -257,8 +257,6 @@ class Ema:
     """Exponential moving average of a model's parameters (buffers copied as they are)."""
 
     def __init__(self, model, decay):
-        if not 0.0 < decay < 1.0:
-            raise SystemExit(f"--ema {decay}: the decay must be between 0 and 1, e.g. 0.999")
         self.decay = decay
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
@@ -421,6 +419,8 @@ def main():
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", "rumbled-edge-ev5.pt"))
     a = ap.parse_args()
+    if a.ema and not 0.0 < a.ema < 1.0:
+        ap.error(f"--ema {a.ema}: the decay must be between 0 and 1, e.g. 0.999")
     if (a.grow_layers or a.grow_ff) and not a.init:
         ap.error("--grow-layers and --grow-ff grow a trained model: give it with --init")
     if a.hard_negatives and not a.init:
