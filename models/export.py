@@ -138,6 +138,7 @@ def main():
     if args.trained_on:
         prov["trained_on"] = args.trained_on
 
+    os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, f"{args.name}.onnx")
     export_onnx(model, onnx_path)
     worst = verify(model, onnx_path)
