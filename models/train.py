@@ -303,9 +303,7 @@ def false_calls(model, items, mean, std, threshold, margin=0):
 def near_calls(t, margin):
     """Frames within `margin` frames of a call frame (the call frames included)."""
     call = (t[:, 0] == 0).astype(np.float32)
-    if margin <= 0:
-        return call > 0
-    return np.convolve(call, np.ones(2 * margin + 1, np.float32), mode="same") > 0
+    return np.convolve(call, np.ones(2 * max(0, margin) + 1, np.float32), mode="same") > 0
 
 
 # ----------------------------------------------------------------------------- main
@@ -419,6 +417,10 @@ def main():
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", "rumbled-edge-ev5.pt"))
     a = ap.parse_args()
+    if a.synthetic and (a.first_seed < 0 or a.first_seed + a.synthetic > VAL_SEED0):
+        ap.error(f"--first-seed {a.first_seed} --synthetic {a.synthetic}: training seeds must "
+                 f"lie in 0..{VAL_SEED0 - 1}; seeds from {VAL_SEED0} up are validation, "
+                 "development (tune_endpoint.py) and test (evaluate.py) soundscapes")
     if a.ema and not 0.0 < a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be between 0 and 1, e.g. 0.999")
     if (a.grow_layers or a.grow_ff) and not a.init:
@@ -435,11 +437,6 @@ def main():
     if a.synthetic:
         if labels != LABELS:
             raise SystemExit("--synthetic produces the EV5 labels; drop --labels")
-        if a.first_seed < 0 or a.first_seed + a.synthetic > VAL_SEED0:
-            raise SystemExit(f"--first-seed {a.first_seed} --synthetic {a.synthetic}: training "
-                             f"seeds must lie in 0..{VAL_SEED0 - 1}; seeds from {VAL_SEED0} up "
-                             "are validation, development (tune_endpoint.py) and test "
-                             "(evaluate.py) soundscapes")
         jobs = [(a.first_seed + i, a.minutes, a.cache) for i in range(a.synthetic)]
         vjobs = [(VAL_SEED0 + i, a.minutes, a.cache) for i in range(a.val)]
         print(f"synthesising {len(jobs)} + {len(vjobs)} soundscapes of {a.minutes:g} min ...",
