@@ -187,11 +187,14 @@ def score_file(dets, calls, snr_min=0.0):
     # SNR >= snr_min: regions whose loudest call is below are "don't care"
     low = {j for j, r in enumerate(reg) if r[3] < snr_min}
     ign = {i for i, j in rm if j in low}
-    # unmatched detections overlapping a low-SNR region are ignored too
+    hits = {i for i, j in rm if j not in low}
+    # detections that found no counted region but touch a low-SNR one are
+    # ignored too; a hit stays counted even if it also touches one, or it
+    # would count as a true positive but not as a detection (precision > 1)
     for i, d in enumerate(dets):
-        if any(iou(d, reg[j]) > 0 for j in low):
+        if i not in hits and any(iou(d, reg[j]) > 0 for j in low):
             ign.add(i)
-    c["hi_tp"] = sum(1 for i, j in rm if j not in low)
+    c["hi_tp"] = len(hits)
     c["hi_nd"] = len(dets) - len(ign)
     c["hi_nt"] = len(reg) - len(low)
     return c
