@@ -186,14 +186,13 @@ def score_file(dets, calls, snr_min=0.0):
     c["reg_tp"], c["reg_nd"], c["reg_nt"] = len(rm), len(dets), len(reg)
     # SNR >= snr_min: regions whose loudest call is below are "don't care"
     low = {j for j, r in enumerate(reg) if r[3] < snr_min}
-    ign = {i for i, j in rm if j in low}
     hits = {i for i, j in rm if j not in low}
-    # detections that found no counted region but touch a low-SNR one are
-    # ignored too; a hit stays counted even if it also touches one, or it
-    # would count as a true positive but not as a detection (precision > 1)
-    for i, d in enumerate(dets):
-        if i not in hits and any(iou(d, reg[j]) > 0 for j in low):
-            ign.add(i)
+    # detections that found no counted region but touch a low-SNR one (those
+    # matched to one included) are ignored; a hit stays counted even if it
+    # also touches one, or it would count as a true positive but not as a
+    # detection (precision > 1)
+    ign = {i for i, d in enumerate(dets)
+           if i not in hits and any(iou(d, reg[j]) > 0 for j in low)}
     c["hi_tp"] = len(hits)
     c["hi_nd"] = len(dets) - len(ign)
     c["hi_nt"] = len(reg) - len(low)
