@@ -239,7 +239,8 @@ def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf, rates=RATES):
     """Soundscapes with calls (per_rate per recorder rate, seeds seed0 + 100 * rate index + k)
     and nconf 10 min call-free confounder scenes of each kind ("hard": every confounder at
     twice its rate, seeds conf_seed0 + k; "typical": drawn as in training, conf_seed0 + 1000 + k).
-    Items are (name, rate, audio, calls [(b, e, cls, snr)], wav path or None)."""
+    Items are (name, rate, audio, calls [(b, e, cls, snr)], wav path or None); the confounder
+    scenes come as one generator per kind, to be iterated once."""
     tests = []
     for ri, rate in enumerate(rates):
         for k in range(per_rate):
@@ -248,18 +249,27 @@ def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf, rates=RATES):
                              density=4.0, confounder_always=(k % 2 == 1))
             calls = [(c.begin, c.end, c.cls, c.snr_db) for c in sc.calls]
             tests.append((f"seed{seed}@{rate}", rate, sc.audio, calls, None))
-    # 0 scenes skips false alarms.
-    confs = {"hard": [], "typical": []} if nconf else {}
-    for k in range(nconf):
+    # 0 scenes skips false alarms. Generated lazily, one scene at a time, so that many
+    # hours of call-free audio (--confounder-minutes 480 and more) fit in memory.
+    def scenes(kind):
+        for k in range(nconf):
+            yield confounder_scene(kind, k, conf_seed0, rates)
+
+    confs = {"hard": scenes("hard"), "typical": scenes("typical")} if nconf else {}
+    return tests, confs
+
+
+def confounder_scene(kind, k, conf_seed0, rates=RATES):
+    """The k-th 10 min call-free scene of a kind, as a synthetic_sets item."""
+    rate = rates[k % len(rates)]
+    if kind == "hard":
         seed = conf_seed0 + k
-        rate = rates[k % len(rates)]
         sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True,
                          confounder_always=True, confounder_scale=2.0)
-        confs["hard"].append((f"conf{seed}@{rate}", rate, sc.audio, [], None))
+    else:
         seed = conf_seed0 + 1000 + k
         sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True)
-        confs["typical"].append((f"conf{seed}@{rate}", rate, sc.audio, [], None))
-    return tests, confs
+    return f"conf{seed}@{rate}", rate, sc.audio, [], None
 
 
 def run_rumbled(binary, wav, manifest, config=None):
