@@ -41,6 +41,8 @@ from rumbled_model import LABELS, build  # noqa: E402
 RATES = (2000, 4000, 8000, 16000, 22050, 44100, 48000)
 TRAIN_SEED0 = 1000  # training soundscapes use seeds TRAIN_SEED0 + i
 VAL_SEED0 = 500000  # validation during training
+HUM_SEED0 = 400000  # --hum-scenes use seeds HUM_SEED0 + i
+HUM_KINDS = ("engine", "vehicle", "wind")
 # evaluate.py uses seeds >= 900000: never used here
 LOG_EPS = float(np.log(np.finfo(np.float32).eps))
 
@@ -48,16 +50,25 @@ LOG_EPS = float(np.log(np.finfo(np.float32).eps))
 # ----------------------------------------------------------------------------- data
 
 def synth_item(args):
-    """One synthetic soundscape -> (fbank float16 [N,128], targets uint8 [N//16, C], info)."""
-    seed, minutes, cache = args
-    path = os.path.join(cache, f"syn-{seed}-{minutes:g}.npz") if cache else None
+    """One synthetic soundscape -> (fbank float16 [N,128], targets uint8 [N//16, C], info).
+
+    args: (seed, minutes, cache, hum); hum=True makes a call-free scene crowded with
+    engines and vehicles (--hum-scenes) instead of the seed's usual mix."""
+    seed, minutes, cache, hum = args
+    stem = "hum" if hum else "syn"
+    path = os.path.join(cache, f"{stem}-{seed}-{minutes:g}.npz") if cache else None
     if path and os.path.exists(path):
         d = np.load(path)
         return d["fb"], d["y"], json.loads(str(d["info"]))
     rate = RATES[seed % len(RATES)]
-    kind = seed % 6
+    kind = 6 if hum else seed % 6
     kw = dict(seed=seed, duration_s=minutes * 60.0, rate=rate)
-    if kind == 5:  # confounder-heavy scene without calls
+    if hum:
+        # Steady or slowly changing harmonic hum is where the model's false
+        # "rumbles" come from (models/README.md, false alarms on 8 h)
+        kw.update(no_calls=True, confounders=HUM_KINDS, confounder_always=True,
+                  confounder_scale=3.0)
+    elif kind == 5:  # confounder-heavy scene without calls
         kw.update(no_calls=True, confounder_always=True, confounder_scale=2.0)
     elif kind == 4:  # calls among many confounders
         kw.update(confounder_always=True, density=4.0)
@@ -369,6 +380,9 @@ def main():
     ap.add_argument("--first-seed", type=int, default=TRAIN_SEED0,
                     help="seed of the first synthetic soundscape (they are loaded into memory, "
                          "15 MB each: a later stage can move the range onto unseen seeds)")
+    ap.add_argument("--hum-scenes", type=int, default=0, metavar="N",
+                    help=f"add N call-free soundscapes crowded with engines and vehicles "
+                    f"(seeds {HUM_SEED0}+)")
     ap.add_argument("--minutes", type=float, default=10.0, help="length of each soundscape")
     ap.add_argument("--val", type=int, default=4, help="synthetic validation soundscapes")
     ap.add_argument("--data", help="directory of WAV + Raven selection tables")
@@ -417,10 +431,12 @@ def main():
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", "rumbled-edge-ev5.pt"))
     a = ap.parse_args()
-    if a.synthetic and (a.first_seed < 0 or a.first_seed + a.synthetic > VAL_SEED0):
+    if a.synthetic and (a.first_seed < 0 or a.first_seed + a.synthetic > HUM_SEED0):
         ap.error(f"--first-seed {a.first_seed} --synthetic {a.synthetic}: training seeds must "
-                 f"lie in 0..{VAL_SEED0 - 1}; seeds from {VAL_SEED0} up are validation, "
-                 "development (tune_endpoint.py) and test (evaluate.py) soundscapes")
+                 f"lie in 0..{HUM_SEED0 - 1}; seeds from {HUM_SEED0} up are --hum-scenes, "
+                 "validation, development (tune_endpoint.py) and test (evaluate.py) soundscapes")
+    if a.hum_scenes and HUM_SEED0 + a.hum_scenes > VAL_SEED0:
+        ap.error(f"--hum-scenes {a.hum_scenes}: at most {VAL_SEED0 - HUM_SEED0}")
     if a.ema and not 0.0 < a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be between 0 and 1, e.g. 0.999")
     if (a.grow_layers or a.grow_ff) and not a.init:
@@ -434,11 +450,12 @@ def main():
     t_start = time.time()
 
     train, val = [], []
-    if a.synthetic:
+    if a.synthetic or a.hum_scenes:
         if labels != LABELS:
             raise SystemExit("--synthetic produces the EV5 labels; drop --labels")
-        jobs = [(a.first_seed + i, a.minutes, a.cache) for i in range(a.synthetic)]
-        vjobs = [(VAL_SEED0 + i, a.minutes, a.cache) for i in range(a.val)]
+        jobs = [(a.first_seed + i, a.minutes, a.cache, False) for i in range(a.synthetic)]
+        jobs += [(HUM_SEED0 + i, a.minutes, a.cache, True) for i in range(a.hum_scenes)]
+        vjobs = [(VAL_SEED0 + i, a.minutes, a.cache, False) for i in range(a.val)]
         print(f"synthesising {len(jobs)} + {len(vjobs)} soundscapes of {a.minutes:g} min ...",
               file=sys.stderr)
         with Pool(a.workers) as pool:
@@ -534,6 +551,9 @@ def main():
             src.append(f"{a.synthetic} synthetic soundscapes x {a.minutes:g} min "
                        f"(models/soundscape.py seeds {a.first_seed}..{a.first_seed + a.synthetic - 1},"
                        f" recorder rates {','.join(map(str, RATES))} by seed)")
+        if a.hum_scenes:
+            src.append(f"{a.hum_scenes} call-free engine/vehicle soundscapes x {a.minutes:g} min "
+                       f"(seeds {HUM_SEED0}..{HUM_SEED0 + a.hum_scenes - 1})")
         if a.data:
             src.append(f"user data {os.path.abspath(a.data)} ({len(train)} train files)")
         if a.init:
@@ -542,7 +562,10 @@ def main():
                 src.append(f"grown to {model.config['layers']} layers, MLP {model.config['ff']}")
         return {"trained_on": "; ".join(src), "seeds": {"torch": a.seed, "train_soundscapes":
                 [a.first_seed, a.first_seed + a.synthetic - 1] if a.synthetic else None,
-                "val_soundscapes": [VAL_SEED0, VAL_SEED0 + a.val - 1] if a.synthetic else None},
+                "hum_soundscapes": [HUM_SEED0, HUM_SEED0 + a.hum_scenes - 1]
+                if a.hum_scenes else None,
+                "val_soundscapes": [VAL_SEED0, VAL_SEED0 + a.val - 1] if a.synthetic or a.hum_scenes
+                else None},
                 "training": {"steps": step, "batch": a.batch, "lr": a.lr,
                              "data_s": round(t_data), "train_s": round(time.time() - t0),
                              "torch_threads": a.threads, "val": metrics,
