@@ -429,6 +429,10 @@ def main():
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache"),
                     help="feature cache for synthetic soundscapes ('' = none)")
     ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--keep-each-eval", action="store_true",
+                    help="also save the weights of every evaluation as <out>-step<N>.pt, so that "
+                         "a later check (models/tune_endpoint.py's false alarms and F1) can "
+                         "choose a step the validation loss would not")
     ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", "rumbled-edge-ev5.pt"))
     a = ap.parse_args()
     if a.synthetic and (a.first_seed < 0 or a.first_seed + a.synthetic > HUM_SEED0):
@@ -604,6 +608,8 @@ def main():
                     save(a.out, metrics)
             else:
                 save(a.out, metrics)
+            if a.keep_each_eval:
+                save(f"{os.path.splitext(a.out)[0]}-step{step}.pt", metrics)
             history.append(dict(step=step, **metrics))
             print(f"{msg} ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
         if last:
