@@ -53,7 +53,7 @@ def synth_item(args):
     """One synthetic soundscape -> (fbank float16 [N,128], targets uint8 [N//16, C], info).
 
     args: (seed, minutes, cache, hum); hum=True makes a call-free scene crowded with
-    engines and vehicles (--hum-scenes) instead of the seed's usual mix."""
+    HUM_KINDS (--hum-scenes) instead of the seed's usual mix."""
     seed, minutes, cache, hum = args
     stem = "hum" if hum else "syn"
     path = os.path.join(cache, f"{stem}-{seed}-{minutes:g}.npz") if cache else None
@@ -381,7 +381,7 @@ def main():
                     help="seed of the first synthetic soundscape (they are loaded into memory, "
                          "15 MB each: a later stage can move the range onto unseen seeds)")
     ap.add_argument("--hum-scenes", type=int, default=0, metavar="N",
-                    help=f"add N call-free soundscapes crowded with engines and vehicles "
+                    help=f"add N call-free soundscapes crowded with {', '.join(HUM_KINDS)} "
                     f"(seeds {HUM_SEED0}+)")
     ap.add_argument("--minutes", type=float, default=10.0, help="length of each soundscape")
     ap.add_argument("--val", type=int, default=4, help="synthetic validation soundscapes")
@@ -556,7 +556,8 @@ def main():
                        f"(models/soundscape.py seeds {a.first_seed}..{a.first_seed + a.synthetic - 1},"
                        f" recorder rates {','.join(map(str, RATES))} by seed)")
         if a.hum_scenes:
-            src.append(f"{a.hum_scenes} call-free engine/vehicle soundscapes x {a.minutes:g} min "
+            src.append(f"{a.hum_scenes} call-free {'/'.join(HUM_KINDS)} soundscapes "
+                       f"x {a.minutes:g} min "
                        f"(seeds {HUM_SEED0}..{HUM_SEED0 + a.hum_scenes - 1})")
         if a.data:
             src.append(f"user data {os.path.abspath(a.data)} ({len(train)} train files)")
