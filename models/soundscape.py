@@ -472,7 +472,7 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
              distance: tuple = (0.0, 1.0), reverb_prob: float = 0.3,
              level_dbfs: tuple = (-62.0, -32.0), dc_max: float = 0.02,
              schedule: list | None = None, conf_schedule: list | None = None,
-             min_gap_s: float = 0.0) -> Soundscape:
+             min_gap_s: float = 0.0, clipping_always: bool = False) -> Soundscape:
     """Generate one soundscape.
 
     rate: the recorder's sample rate; audio is synthesised at 16 kHz (or at the
@@ -485,6 +485,8 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
       confounder_scale. schedule: explicit calls [(cls, begin, dur, snr_db)]
       instead of random ones; conf_schedule: explicit [(kind, begin, dur, level_db)].
     min_gap_s: minimum silence between random calls (0 = calls may touch/overlap).
+    clipping_always: overdrive the recorder whenever "clipping" is in confounders
+      (otherwise with its scene probability).
     """
     rng = np.random.default_rng(seed)
     G = max(16000, int(rate))
@@ -574,8 +576,10 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
     # --- recorder: gain, band-limit + resample, DC, clipping, dropouts, 16-bit
     rrng = np.random.default_rng([seed, 6])
     gain = 10 ** (rrng.uniform(*level_dbfs) / 20)
+    # the draw comes first so that clipping_always leaves every other draw, and so
+    # every existing seed's scene, unchanged
     clipping = "clipping" in confounders and (conf_schedule is None) and \
-        (rrng.random() < SCENE["clipping"][0] * (3 if confounder_always else 1))
+        (rrng.random() < SCENE["clipping"][0] * (3 if confounder_always else 1) or clipping_always)
     if clipping:
         gain *= 10 ** (rrng.uniform(20, 35) / 20)
     out = resample(mix * gain, G, rate)

@@ -41,8 +41,37 @@ from rumbled_model import LABELS, build  # noqa: E402
 RATES = (2000, 4000, 8000, 16000, 22050, 44100, 48000)
 TRAIN_SEED0 = 1000  # training soundscapes use seeds TRAIN_SEED0 + i
 VAL_SEED0 = 500000  # validation during training
-HUM_SEED0 = 400000  # --hum-scenes use seeds HUM_SEED0 + i
 HUM_KINDS = ("engine", "vehicle", "wind")
+CLIPPED_KINDS = ("dove", "birds", "wind", "clipping")
+# Extra scenes aimed at the confounders behind the model's false alarms
+# (models/README.md, Evaluation): name -> (first seed, description, generate()
+# arguments). Each kind has 10000 seeds, between the training and validation seeds.
+NEGATIVE_SCENES = {
+    # steady or slowly changing harmonic hum: false "rumbles"
+    "hum": (400000, f"call-free {'/'.join(HUM_KINDS)}",
+            dict(no_calls=True, confounders=HUM_KINDS, confounder_always=True,
+                 confounder_scale=3.0)),
+    # long strong gusts of wind on their own: false "rumbles" and "roars"
+    "wind": (410000, "call-free strong wind",
+             dict(no_calls=True, confounders=("wind",), confounder_always=True,
+                  confounder_scale=3.0)),
+    # an overdriven recorder among doves and birds: its harmonics turn coos into false
+    # "cries" and "trumpets". Calls at 3/min in the odd seeds, so that clipping alone
+    # does not come to mean "no call".
+    "clipped": (420000, f"clipped {'/'.join(CLIPPED_KINDS[:-1])} (calls in odd seeds)",
+                dict(confounders=CLIPPED_KINDS, confounder_always=True, confounder_scale=2.0,
+                     clipping_always=True)),
+}
+NEGATIVE_SEEDS = 10000
+HUM_SEED0 = NEGATIVE_SCENES["hum"][0]
+
+
+def negative_seeds(scene: str, n: int) -> list:
+    """First and last seed of n --<scene>-scenes."""
+    first = NEGATIVE_SCENES[scene][0]
+    return [first, first + n - 1]
+
+
 # evaluate.py uses seeds >= 900000: never used here
 LOG_EPS = float(np.log(np.finfo(np.float32).eps))
 
@@ -52,22 +81,22 @@ LOG_EPS = float(np.log(np.finfo(np.float32).eps))
 def synth_item(args):
     """One synthetic soundscape -> (fbank float16 [N,128], targets uint8 [N//16, C], info).
 
-    args: (seed, minutes, cache, hum); hum=True makes a call-free scene crowded with
-    HUM_KINDS (--hum-scenes) instead of the seed's usual mix."""
-    seed, minutes, cache, hum = args
-    stem = "hum" if hum else "syn"
+    args: (seed, minutes, cache, scene); scene names one of NEGATIVE_SCENES
+    (--hum-scenes, --wind-scenes, --clipped-scenes) instead of the seed's usual mix
+    (None)."""
+    seed, minutes, cache, scene = args
+    stem = scene or "syn"
     path = os.path.join(cache, f"{stem}-{seed}-{minutes:g}.npz") if cache else None
     if path and os.path.exists(path):
         d = np.load(path)
         return d["fb"], d["y"], json.loads(str(d["info"]))
     rate = RATES[seed % len(RATES)]
-    kind = 6 if hum else seed % 6
+    kind = scene or seed % 6
     kw = dict(seed=seed, duration_s=minutes * 60.0, rate=rate)
-    if hum:
-        # Steady or slowly changing harmonic hum is where the model's false
-        # "rumbles" come from (models/README.md, false alarms on 8 h)
-        kw.update(no_calls=True, confounders=HUM_KINDS, confounder_always=True,
-                  confounder_scale=3.0)
+    if scene:
+        kw.update(NEGATIVE_SCENES[scene][2])
+        if "no_calls" not in kw:
+            kw.update(no_calls=seed % 2 == 0, density=3.0)
     elif kind == 5:  # confounder-heavy scene without calls
         kw.update(no_calls=True, confounder_always=True, confounder_scale=2.0)
     elif kind == 4:  # calls among many confounders
@@ -77,7 +106,7 @@ def synth_item(args):
     sc = ss.generate(**kw)
     fb = audio_to_fbank(sc.audio, sc.rate)
     y = frame_labels([(c.begin, c.end, c.cls) for c in sc.calls], len(fb) // PATCH, LABELS)
-    info = dict(seed=seed, rate=rate, n_calls=len(sc.calls), kind=int(kind))
+    info = dict(seed=seed, rate=rate, n_calls=len(sc.calls), kind=kind)
     fb16 = fb.astype(np.float16)
     y8 = y.astype(np.uint8)
     if path:
@@ -380,9 +409,10 @@ def main():
     ap.add_argument("--first-seed", type=int, default=TRAIN_SEED0,
                     help="seed of the first synthetic soundscape (they are loaded into memory, "
                          "15 MB each: a later stage can move the range onto unseen seeds)")
-    ap.add_argument("--hum-scenes", type=int, default=0, metavar="N",
-                    help=f"add N call-free soundscapes crowded with {', '.join(HUM_KINDS)} "
-                    f"(seeds {HUM_SEED0}+)")
+    for scene, (first, desc, _) in NEGATIVE_SCENES.items():
+        ap.add_argument(f"--{scene}-scenes", type=int, default=0, metavar="N",
+                        help=f"add N {desc} soundscapes (seeds {first}+), aimed at a "
+                        "confounder behind false alarms")
     ap.add_argument("--minutes", type=float, default=10.0, help="length of each soundscape")
     ap.add_argument("--val", type=int, default=4, help="synthetic validation soundscapes")
     ap.add_argument("--data", help="directory of WAV + Raven selection tables")
@@ -437,10 +467,12 @@ def main():
     a = ap.parse_args()
     if a.synthetic and (a.first_seed < 0 or a.first_seed + a.synthetic > HUM_SEED0):
         ap.error(f"--first-seed {a.first_seed} --synthetic {a.synthetic}: training seeds must "
-                 f"lie in 0..{HUM_SEED0 - 1}; seeds from {HUM_SEED0} up are --hum-scenes, "
+                 f"lie in 0..{HUM_SEED0 - 1}; seeds from {HUM_SEED0} up are --*-scenes, "
                  "validation, development (tune_endpoint.py) and test (evaluate.py) soundscapes")
-    if a.hum_scenes and HUM_SEED0 + a.hum_scenes > VAL_SEED0:
-        ap.error(f"--hum-scenes {a.hum_scenes}: at most {VAL_SEED0 - HUM_SEED0}")
+    extra = {scene: getattr(a, f"{scene}_scenes") for scene in NEGATIVE_SCENES}
+    for scene, n in extra.items():
+        if not 0 <= n <= NEGATIVE_SEEDS:
+            ap.error(f"--{scene}-scenes {n}: at most {NEGATIVE_SEEDS}")
     if a.ema and not 0.0 < a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be between 0 and 1, e.g. 0.999")
     if (a.grow_layers or a.grow_ff) and not a.init:
@@ -454,12 +486,14 @@ def main():
     t_start = time.time()
 
     train, val = [], []
-    if a.synthetic or a.hum_scenes:
+    synthetic = a.synthetic or any(extra.values())
+    if synthetic:
         if labels != LABELS:
             raise SystemExit("--synthetic produces the EV5 labels; drop --labels")
-        jobs = [(a.first_seed + i, a.minutes, a.cache, False) for i in range(a.synthetic)]
-        jobs += [(HUM_SEED0 + i, a.minutes, a.cache, True) for i in range(a.hum_scenes)]
-        vjobs = [(VAL_SEED0 + i, a.minutes, a.cache, False) for i in range(a.val)]
+        jobs = [(a.first_seed + i, a.minutes, a.cache, None) for i in range(a.synthetic)]
+        for scene, n in extra.items():
+            jobs += [(NEGATIVE_SCENES[scene][0] + i, a.minutes, a.cache, scene) for i in range(n)]
+        vjobs = [(VAL_SEED0 + i, a.minutes, a.cache, None) for i in range(a.val)]
         print(f"synthesising {len(jobs)} + {len(vjobs)} soundscapes of {a.minutes:g} min ...",
               file=sys.stderr)
         with Pool(a.workers) as pool:
@@ -555,10 +589,11 @@ def main():
             src.append(f"{a.synthetic} synthetic soundscapes x {a.minutes:g} min "
                        f"(models/soundscape.py seeds {a.first_seed}..{a.first_seed + a.synthetic - 1},"
                        f" recorder rates {','.join(map(str, RATES))} by seed)")
-        if a.hum_scenes:
-            src.append(f"{a.hum_scenes} call-free {'/'.join(HUM_KINDS)} soundscapes "
-                       f"x {a.minutes:g} min "
-                       f"(seeds {HUM_SEED0}..{HUM_SEED0 + a.hum_scenes - 1})")
+        for scene, n in extra.items():
+            if n:
+                lo, hi = negative_seeds(scene, n)
+                src.append(f"{n} {NEGATIVE_SCENES[scene][1]} soundscapes x {a.minutes:g} min "
+                           f"(seeds {lo}..{hi})")
         if a.data:
             src.append(f"user data {os.path.abspath(a.data)} ({len(train)} train files)")
         if a.init:
@@ -567,10 +602,9 @@ def main():
                 src.append(f"grown to {model.config['layers']} layers, MLP {model.config['ff']}")
         return {"trained_on": "; ".join(src), "seeds": {"torch": a.seed, "train_soundscapes":
                 [a.first_seed, a.first_seed + a.synthetic - 1] if a.synthetic else None,
-                "hum_soundscapes": [HUM_SEED0, HUM_SEED0 + a.hum_scenes - 1]
-                if a.hum_scenes else None,
-                "val_soundscapes": [VAL_SEED0, VAL_SEED0 + a.val - 1] if a.synthetic or a.hum_scenes
-                else None},
+                **{f"{scene}_soundscapes": negative_seeds(scene, n) if n else None
+                   for scene, n in extra.items()},
+                "val_soundscapes": [VAL_SEED0, VAL_SEED0 + a.val - 1] if synthetic else None},
                 "training": {"steps": step, "batch": a.batch, "lr": a.lr,
                              "data_s": round(t_data), "train_s": round(time.time() - t0),
                              "torch_threads": a.threads, "val": metrics,
