@@ -12,6 +12,7 @@ one gives the labels and everything else that is not a weight.
 """
 import argparse
 import os
+import pickle
 import sys
 
 import torch
@@ -20,7 +21,7 @@ import torch
 def load(path):
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, pickle.UnpicklingError) as e:
         raise SystemExit(f"{path}: cannot read the checkpoint ({e})")
 
 

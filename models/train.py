@@ -95,7 +95,7 @@ def synth_item(args):
     kw = dict(seed=seed, duration_s=minutes * 60.0, rate=rate)
     if scene:
         kw.update(NEGATIVE_SCENES[scene][2])
-        if "no_calls" not in kw:
+        if "no_calls" not in kw:  # a kind that may hold calls: in its odd seeds only
             kw.update(no_calls=seed % 2 == 0, density=3.0)
     elif kind == 5:  # confounder-heavy scene without calls
         kw.update(no_calls=True, confounder_always=True, confounder_scale=2.0)
