@@ -45,7 +45,8 @@ def average(paths):
     state = {}
     for name, w in first.items():
         if w.is_floating_point():
-            state[name] = (sum(ck["state_dict"][name].double() for ck in cks) / len(cks)).to(w.dtype)
+            total = sum(ck["state_dict"][name].double() for ck in cks)
+            state[name] = (total / len(cks)).to(w.dtype)
         else:  # counters and index buffers are the same in siblings
             state[name] = w
     prov = dict(cks[0].get("provenance") or {})

@@ -63,7 +63,7 @@ NEGATIVE_SCENES = {
                      clipping_always=True)),
 }
 NEGATIVE_SEEDS = 10000
-HUM_SEED0 = NEGATIVE_SCENES["hum"][0]
+NEGATIVE_SEED0 = min(first for first, _, _ in NEGATIVE_SCENES.values())
 
 
 def negative_seeds(scene: str, n: int) -> list:
@@ -465,9 +465,9 @@ def main():
                          "choose a step the validation loss would not")
     ap.add_argument("--out", default=os.path.join(HERE, "checkpoints", "rumbled-edge-ev5.pt"))
     a = ap.parse_args()
-    if a.synthetic and (a.first_seed < 0 or a.first_seed + a.synthetic > HUM_SEED0):
+    if a.synthetic and (a.first_seed < 0 or a.first_seed + a.synthetic > NEGATIVE_SEED0):
         ap.error(f"--first-seed {a.first_seed} --synthetic {a.synthetic}: training seeds must "
-                 f"lie in 0..{HUM_SEED0 - 1}; seeds from {HUM_SEED0} up are --*-scenes, "
+                 f"lie in 0..{NEGATIVE_SEED0 - 1}; seeds from {NEGATIVE_SEED0} up are --*-scenes, "
                  "validation, development (tune_endpoint.py) and test (evaluate.py) soundscapes")
     extra = {scene: getattr(a, f"{scene}_scenes") for scene in NEGATIVE_SCENES}
     for scene, n in extra.items():
@@ -492,7 +492,8 @@ def main():
             raise SystemExit("--synthetic produces the EV5 labels; drop --labels")
         jobs = [(a.first_seed + i, a.minutes, a.cache, None) for i in range(a.synthetic)]
         for scene, n in extra.items():
-            jobs += [(NEGATIVE_SCENES[scene][0] + i, a.minutes, a.cache, scene) for i in range(n)]
+            first = negative_seeds(scene, n)[0]
+            jobs += [(first + i, a.minutes, a.cache, scene) for i in range(n)]
         vjobs = [(VAL_SEED0 + i, a.minutes, a.cache, None) for i in range(a.val)]
         print(f"synthesising {len(jobs)} + {len(vjobs)} soundscapes of {a.minutes:g} min ...",
               file=sys.stderr)
