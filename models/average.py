@@ -5,7 +5,8 @@ Checkpoints fine-tuned from the same weights on different data sit in one basin
 of the loss, so their mean is a model too, and often one that generalises
 better than any of them (Wortsman et al., "Model soups", ICML 2022). Every
 input must share the parent's architecture and feature normalisation; the first
-one gives the labels and everything else that is not a weight.
+one gives the labels and everything else that is not a weight, except the
+provenance: it keeps what all inputs agree on and lists each input's own.
 
     python models/average.py --out soup.pt a.pt b.pt c.pt
     python models/export.py --ckpt soup.pt --version X.Y.Z --out-dir cand
@@ -49,11 +50,14 @@ def average(paths):
             state[name] = (total / len(cks)).to(w.dtype)
         else:  # counters and index buffers are the same in siblings
             state[name] = w
-    prov = dict(cks[0].get("provenance") or {})
+    provs = [ck.get("provenance") or {} for ck in cks]
+    # A key describes the soup only where every ingredient agrees (licence, code);
+    # seeds, steps and validation scores differ and stay under averaged_from.
+    prov = {k: v for k, v in provs[0].items() if all(p.get(k) == v for p in provs[1:])}
     names = ", ".join(os.path.basename(p) for p in paths)
     prov["trained_on"] = f"mean of the weights of {names}"
-    prov["averaged_from"] = [dict(file=os.path.basename(p), provenance=ck.get("provenance"))
-                             for p, ck in zip(paths, cks)]
+    prov["averaged_from"] = [dict(file=os.path.basename(p), provenance=pv)
+                             for p, pv in zip(paths, provs)]
     return dict(cks[0], state_dict=state, provenance=prov)
 
 

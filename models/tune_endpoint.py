@@ -20,7 +20,9 @@ of values, for --rounds rounds. A candidate's score is its F1 minus
 --fa-weight times its false alarms per hour (both call-free kinds averaged), so
 a setting that buys F1 with false alarms only wins if it is worth it; and it
 must beat the current setting by --min-gain, so that a difference of a
-detection or two on the development set does not move a setting.
+detection or two on the development set does not move a setting. With
+--max-false-alarms N, a station's hard limit, a setting over N false alarms
+per hour scores below every setting within it (worse the further over).
 Prints every candidate, writes them all to --out, and prints the best as a
 TOML [endpoint] section. --write-manifest stores it in the model's manifest
 (`endpoint`, with the search in `provenance.endpoint_tuning`): rumbled then
@@ -102,7 +104,16 @@ def evaluate_setting(a, p, annotated, quiet, scratch):
     fa_h = fa / hours if hours else 0.0
     return {"setting": dict(p), "f1_snr_ge_0dB": hi["f1"], "precision_snr_ge_0dB": hi["precision"],
             "recall_snr_ge_0dB": hi["recall"], "label_accuracy": ag["label_accuracy"],
-            "false_alarms_per_hour": round(fa_h, 2), "score": round(hi["f1"] - a.fa_weight * fa_h, 4)}
+            "false_alarms_per_hour": round(fa_h, 2), "score": score(a, hi["f1"], fa_h)}
+
+
+def score(a, f1, fa_h):
+    """F1 less the false alarms' worth. As F1 lies in [0, 1], taking 1 + the excess off a
+    setting over --max-false-alarms puts it below every setting within the limit."""
+    s = f1 - a.fa_weight * fa_h
+    if a.max_false_alarms is not None and fa_h > a.max_false_alarms:
+        s -= 1.0 + (fa_h - a.max_false_alarms)
+    return round(s, 4)
 
 
 def model_id(manifest):
@@ -127,6 +138,8 @@ def main():
     ap.add_argument("--confounder-minutes", type=float, default=180.0, help="of each call-free kind")
     ap.add_argument("--fa-weight", type=float, default=0.005,
                     help="F1 one false alarm per hour is worth (default: 2/h = 0.01 F1)")
+    ap.add_argument("--max-false-alarms", type=float, metavar="PER_HOUR",
+                    help="a hard limit: settings over it lose to every setting within it")
     ap.add_argument("--min-gain", type=float, default=0.002,
                     help="score a change must add to be taken (default: about one detection in 500)")
     ap.add_argument("--rounds", type=int, default=2)
@@ -166,7 +179,8 @@ def main():
         if a.out:
             os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
             with open(a.out, "w") as f:
-                json.dump({"model": model_id(a.model), "fa_weight": a.fa_weight, "min_gain": a.min_gain,
+                json.dump({"model": model_id(a.model), "fa_weight": a.fa_weight,
+                           "max_false_alarms_per_hour": a.max_false_alarms, "min_gain": a.min_gain,
                            "default": tried[key_of(DEFAULTS)],
                            "candidates": results}, f, indent=1)
         d, b = tried[key_of(DEFAULTS)], tried[key_of(best)]
@@ -197,7 +211,8 @@ def write_manifest(a, best, default, chosen, n_annotated, quiet_hours):
                                            "false_alarms_per_hour")}
     m.setdefault("provenance", {})["endpoint_tuning"] = {
         "tool": "models/tune_endpoint.py", "data": data, "fa_weight": a.fa_weight,
-        "min_gain": a.min_gain, "rounds": a.rounds, "keys": a.keys,
+        "max_false_alarms_per_hour": a.max_false_alarms, "min_gain": a.min_gain,
+        "rounds": a.rounds, "keys": a.keys,
         "builtin_defaults": summary(default), "recommended": summary(chosen)}
     with open(a.model, "w") as f:
         json.dump(m, f, indent=2)
