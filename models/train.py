@@ -492,8 +492,8 @@ def main():
             raise SystemExit("--synthetic produces the EV5 labels; drop --labels")
         jobs = [(a.first_seed + i, a.minutes, a.cache, None) for i in range(a.synthetic)]
         for scene, n in extra.items():
-            first = negative_seeds(scene, n)[0]
-            jobs += [(first + i, a.minutes, a.cache, scene) for i in range(n)]
+            lo, hi = negative_seeds(scene, n)
+            jobs += [(seed, a.minutes, a.cache, scene) for seed in range(lo, hi + 1)]
         vjobs = [(VAL_SEED0 + i, a.minutes, a.cache, None) for i in range(a.val)]
         print(f"synthesising {len(jobs)} + {len(vjobs)} soundscapes of {a.minutes:g} min ...",
               file=sys.stderr)
