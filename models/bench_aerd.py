@@ -22,16 +22,16 @@
    ... --threads 1 --hop 62 --frames CSV`, wall time of the process, and the
    same minus its fixed start-up cost (sha256, session, probe window; measured
    on a 1 s file). Largest probability difference from rumbled's frame CSV
-   (4 decimals, so up to 5e-5 of it is rounding).
+   (4 decimals, so up to 5e-5 of it is rounding). The three take turns for
+   --rounds rounds (2), because this machine's speed drifts by tens of
+   percent over minutes; the ratios are of the totals over all rounds, and
+   results.json keeps every round.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
@@ -42,35 +42,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import export_aerd as ex  # noqa: E402
+from check_aerd import TOLERANCE, check, read_frames, run_rumbled  # noqa: E402
 
 NAME = "aerd-random-full"
-
-
-def sh(cmd, **kw):
-    print("+", " ".join(map(str, cmd)), flush=True)
-    return subprocess.run(cmd, check=True, **kw)
-
-
-def child_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def run_rumbled(rumbled: str, wav: str, manifest: str, hop: int, frames_csv: str):
-    t0, c0 = time.perf_counter(), child_cpu()
-    p = subprocess.run([rumbled, "replay", wav, "--model", manifest, "--threads", "1",
-                        "--hop", str(hop), "--frames", frames_csv, "--quiet"],
-                       capture_output=True, text=True, env=dict(os.environ, RUST_LOG="warn"))
-    wall, cpu = time.perf_counter() - t0, child_cpu() - c0
-    if p.returncode != 0:
-        raise SystemExit(f"rumbled failed:\n{p.stderr}")
-    return wall, cpu, p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
-
-
-def read_frames(path: str) -> np.ndarray:
-    with open(path) as f:
-        rows = list(csv.reader(f))
-    return np.array([[float(v) for v in r[2:]] for r in rows[1:]], np.float64)
 
 
 def main():
@@ -81,6 +55,8 @@ def main():
     ap.add_argument("--seed", type=int, default=7, help="soundscape seed")
     ap.add_argument("--reuse", action="store_true", help="keep an existing export")
     ap.add_argument("--skip-parity", action="store_true", help="skip the parity step")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="benchmark rounds; aerd, rumbled fp32 and int8 take turns in each")
     args = ap.parse_args()
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
@@ -104,20 +80,11 @@ def main():
 
     # 2. full-precision parity in Rust (features, graph, windows, stitching)
     if not args.skip_parity:
-        ref = json.load(open(os.path.join(args.out, f"{NAME}.reference.json")))
-        ref_wav = os.path.join(args.out, ref["wav"])
-        got_csv = os.path.join(args.out, "parity_frames.csv")
-        run_rumbled(args.rumbled, ref_wav, fp32, ref["hop_outputs"], got_csv)
-        got, want = read_frames(got_csv), np.array(ref["probs"], np.float64)
-        if got.shape != want.shape:
-            raise SystemExit(f"parity: rumbled gave {got.shape} frames x classes, aerd {want.shape}")
-        worst = float(np.abs(got - want).max())
-        line = (f"{NAME}: {want.shape[0]} frames x {want.shape[1]} classes: "
-                f"max |rumbled - aerd| = {worst:.2e} (CSV rounding included)")
+        worst, line = check(args.rumbled, fp32, os.path.join(args.out, f"{NAME}.reference.json"),
+                            os.path.join(args.out, "parity_frames.csv"))
         print(line, flush=True)
         results["parity_clip_fp32"] = line
-        # 1e-4 as the committed small model's test, plus the CSV's rounding.
-        if worst > 1e-4 + 5e-5:
+        if worst > TOLERANCE:
             raise SystemExit("full-size parity failed")
 
     # 3. benchmark
@@ -133,36 +100,70 @@ def main():
     import soundfile as sf
     sf.write(short, np.round(samples[:16000] * 32768).astype(np.int16), 16000, subtype="PCM_16")
 
-    aerd_probs = np.zeros((n_frames // ex.PATCH, len(labels)))
-    t0, c0 = time.perf_counter(), time.process_time()
-    for s, ln in wins:
-        a, b = ex.window_samples(s, ln)
-        p = model.predict(torch.from_numpy(samples[a:b])[None])[0].numpy()
-        aerd_probs[s // ex.PATCH:s // ex.PATCH + len(p)] = p
-    aerd_wall, aerd_cpu = time.perf_counter() - t0, time.process_time() - c0
     results["recording"] = {"seconds": len(samples) / 16000, "windows": len(wins),
                             "window_frames": ex.WINDOW, "hop_outputs": hop}
-    results["aerd_predict"] = {"wall_s": aerd_wall, "cpu_s": aerd_cpu}
-    print(f"aerd predict: {len(wins)} windows, {aerd_wall:.1f} s wall, {aerd_cpu:.1f} s CPU",
-          flush=True)
+    aerd_probs = np.zeros((n_frames // ex.PATCH, len(labels)))
 
-    for tag, manifest in (("fp32", fp32), ("int8", int8)):
-        w0, c_0, _ = run_rumbled(args.rumbled, short, manifest, hop, os.path.join(args.out, "short.csv"))
+    def run_aerd():
+        t0, c0 = time.perf_counter(), time.process_time()
+        for s, ln in wins:
+            a, b = ex.window_samples(s, ln)
+            p = model.predict(torch.from_numpy(samples[a:b])[None])[0].numpy()
+            aerd_probs[s // ex.PATCH:s // ex.PATCH + len(p)] = p
+        return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+
+    def run_side(tag, manifest):
+        w0, c_0, _ = run_rumbled(args.rumbled, short, manifest, hop,
+                                 os.path.join(args.out, "short.csv"))
         frames_csv = os.path.join(args.out, f"frames-{tag}.csv")
         wall, cpu, summary = run_rumbled(args.rumbled, wav, manifest, hop, frames_csv)
         got = read_frames(frames_csv)
         assert got.shape == aerd_probs.shape, (got.shape, aerd_probs.shape)
-        diff = float(np.max(np.abs(got - aerd_probs)))
-        r = {"wall_s": wall, "cpu_s": cpu, "startup_wall_s": w0, "startup_cpu_s": c_0,
+        return {"wall_s": wall, "cpu_s": cpu, "startup_wall_s": w0, "startup_cpu_s": c_0,
+                "max_abs_prob_diff_csv": float(np.max(np.abs(got - aerd_probs))),
+                "summary": summary}
+
+    # The machine's speed drifts by tens of percent over minutes (shared
+    # host, clocks): the sides take turns, round after round, and the ratios
+    # are of the totals over all rounds.
+    sides = (("fp32", fp32), ("int8", int8))
+    rounds = []
+    for r in range(args.rounds):
+        row = {"aerd_predict": run_aerd()}
+        print(f"round {r + 1}: aerd predict: {len(wins)} windows, "
+              f"{row['aerd_predict']['wall_s']:.1f} s wall, "
+              f"{row['aerd_predict']['cpu_s']:.1f} s CPU", flush=True)
+        for tag, manifest in sides:
+            row[f"rumbled_{tag}"] = run_side(tag, manifest)
+            x = row[f"rumbled_{tag}"]
+            print(f"round {r + 1}: rumbled {tag}: {x['wall_s']:.1f} s wall "
+                  f"({x['startup_wall_s']:.1f} s of it start-up), {x['cpu_s']:.1f} s CPU; "
+                  f"aerd/rumbled = {row['aerd_predict']['wall_s'] / x['wall_s']:.2f}x wall",
+                  flush=True)
+        rounds.append(row)
+    results["rounds"] = rounds
+
+    def total(side, key):
+        return sum(row[side][key] for row in rounds)
+
+    aerd_wall, aerd_cpu = total("aerd_predict", "wall_s"), total("aerd_predict", "cpu_s")
+    results["aerd_predict"] = {"wall_s": aerd_wall, "cpu_s": aerd_cpu}
+    for tag, _ in sides:
+        side = f"rumbled_{tag}"
+        wall, cpu, w0 = total(side, "wall_s"), total(side, "cpu_s"), total(side, "startup_wall_s")
+        diff = max(row[side]["max_abs_prob_diff_csv"] for row in rounds)
+        r = {"wall_s": wall, "cpu_s": cpu, "startup_wall_s": w0,
              "speedup_wall": aerd_wall / wall, "speedup_cpu": aerd_cpu / cpu,
              "speedup_wall_without_startup": aerd_wall / max(wall - w0, 1e-9),
-             "max_abs_prob_diff_csv": diff, "summary": summary}
-        results[f"rumbled_{tag}"] = r
-        print(f"rumbled {tag}: {wall:.1f} s wall ({w0:.1f} s of it start-up), {cpu:.1f} s CPU; "
-              f"aerd/rumbled = {r['speedup_wall']:.2f}x wall, "
-              f"{r['speedup_wall_without_startup']:.2f}x without start-up, "
-              f"{r['speedup_cpu']:.2f}x CPU; max |p - aerd| = {diff:.2e} (CSV, 4 decimals)",
-              flush=True)
+             "speedup_wall_per_round": [row["aerd_predict"]["wall_s"] / row[side]["wall_s"]
+                                        for row in rounds],
+             "max_abs_prob_diff_csv": diff, "summary": rounds[-1][side]["summary"]}
+        results[side] = r
+        print(f"rumbled {tag}, {len(rounds)} rounds: {wall:.1f} s wall ({w0:.1f} s of it "
+              f"start-up), {cpu:.1f} s CPU, aerd {aerd_wall:.1f} s wall; aerd/rumbled = "
+              f"{r['speedup_wall']:.2f}x wall, {r['speedup_wall_without_startup']:.2f}x without "
+              f"start-up, {r['speedup_cpu']:.2f}x CPU; max |p - aerd| = {diff:.2e} "
+              "(CSV, 4 decimals)", flush=True)
     results["load_after"] = os.getloadavg()
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
