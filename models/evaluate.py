@@ -42,7 +42,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import soundscape as ss  # noqa: E402
-from common import OUT_S, PATCH, audio_to_fbank, frame_labels, ort_runner, stitch  # noqa: E402
+from common import OUT_S, audio_to_fbank, frame_labels, ort_runner, stitch  # noqa: E402
 
 TEST_SEED0 = 900000
 CONF_SEED0 = 950000
@@ -218,9 +218,35 @@ def aggregate(counters):
     out["recall_by_snr"] = {}
     for lo, hi in SNR_BANDS:
         sel = [m for v, m in snr if lo <= v < hi]
-        name = f"[{lo},{hi})" if -99 < lo and hi < 99 else (f"<{hi}" if lo == -99 else f">={lo}")
-        out["recall_by_snr"][name] = {"n": len(sel), "recall": round(float(np.mean(sel)), 4)
-                                      if sel else None}
+        out["recall_by_snr"][band_name(lo, hi)] = {
+            "n": len(sel), "recall": round(float(np.mean(sel)), 4) if sel else None}
+    return out
+
+
+def band_name(lo, hi) -> str:
+    return f"[{lo},{hi})" if -99 < lo and hi < 99 else (f"<{hi}" if lo == -99 else f">={lo}")
+
+
+def band_masks(calls, n_out: int, labels) -> dict:
+    """Per SNR band, the frames whose loudest call is in that band."""
+    out = {}
+    for lo, hi in SNR_BANDS:
+        inside = frame_labels([(b, e, c) for b, e, c, s in calls if lo <= s < hi], n_out, labels)
+        louder = frame_labels([(b, e, c) for b, e, c, s in calls if s >= hi], n_out, labels)
+        out[band_name(lo, hi)] = (inside[:, 0] == 0) & (louder[:, 0] == 1)
+    return out
+
+
+def call_ap_by_snr(p, y, masks) -> dict:
+    """Framewise call AP of each SNR band's call frames against all call-free
+    frames: where the all-SNR AP loses its precision."""
+    score, free = p[:, 1:].max(1), y[:, 0] == 1
+    out = {}
+    for name, mask in masks.items():
+        sel = mask | free
+        out[name] = {"call_frames": int(mask.sum()),
+                     "ap": round(average_precision(score[sel], mask[sel].astype(float)), 4)
+                     if mask.any() else None}
     return out
 
 
@@ -369,7 +395,7 @@ def evaluate(a, scratch):
     print(f"data ready in {time.time() - t0:.0f} s", file=sys.stderr)
 
     per_rate = {}
-    probs_all, y_all, counters, rcounters, keep_all = [], [], [], [], []
+    probs_all, y_all, counters, rcounters, keep_all, bands_all = [], [], [], [], [], []
     sweep_files, sweep_conf = [], {}
     infer_s = audio_s = 0.0
     for name, rate, x, calls, wav in tests:
@@ -382,6 +408,7 @@ def evaluate(a, scratch):
         ylo = frame_labels([(b, e, c) for b, e, c, s in calls if s < 0], len(probs), labels)
         yhi = frame_labels([(b, e, c) for b, e, c, s in calls if s >= 0], len(probs), labels)
         keep_all.append(~((ylo[:, 0] == 0) & (yhi[:, 0] == 1)))
+        bands_all.append(band_masks(calls, len(probs), labels))
         dets = detect(probs, labels, a.on, a.off, a.min_dur, a.merge_gap)
         c = score_file(dets, calls)
         probs_all.append(probs)
@@ -417,6 +444,8 @@ def evaluate(a, scratch):
     fw, P, Y = framewise(probs_all, y_all)
     keep = np.concatenate(keep_all)
     fw["call_ap_max_snr_ge_0dB"] = round(average_precision(P[keep, 1:].max(1), 1 - Y[keep, 0]), 4)
+    fw["call_ap_by_snr"] = call_ap_by_snr(P, Y, {name: np.concatenate([b[name] for b in bands_all])
+                                                 for name in bands_all[0]})
     fw["class_auc_snr_ge_0dB"] = {lab: round(roc_auc(P[keep, k], Y[keep, k]), 4)
                                   for k, lab in enumerate(labels[1:], 1)}
     for k, lab in enumerate(labels[1:], 1):
