@@ -227,14 +227,16 @@ def band_name(lo, hi) -> str:
     return f"[{lo},{hi})" if -99 < lo and hi < 99 else (f"<{hi}" if lo == -99 else f">={lo}")
 
 
+def loudest_in(calls, lo, hi, n_out: int, labels) -> np.ndarray:
+    """The frames whose loudest call has lo <= SNR < hi."""
+    inside = frame_labels([(b, e, c) for b, e, c, s in calls if lo <= s < hi], n_out, labels)
+    louder = frame_labels([(b, e, c) for b, e, c, s in calls if s >= hi], n_out, labels)
+    return (inside[:, 0] == 0) & (louder[:, 0] == 1)
+
+
 def band_masks(calls, n_out: int, labels) -> dict:
     """Per SNR band, the frames whose loudest call is in that band."""
-    out = {}
-    for lo, hi in SNR_BANDS:
-        inside = frame_labels([(b, e, c) for b, e, c, s in calls if lo <= s < hi], n_out, labels)
-        louder = frame_labels([(b, e, c) for b, e, c, s in calls if s >= hi], n_out, labels)
-        out[band_name(lo, hi)] = (inside[:, 0] == 0) & (louder[:, 0] == 1)
-    return out
+    return {band_name(lo, hi): loudest_in(calls, lo, hi, n_out, labels) for lo, hi in SNR_BANDS}
 
 
 def call_ap_by_snr(p, y, masks) -> dict:
@@ -405,9 +407,7 @@ def evaluate(a, scratch):
         audio_s += len(x) / rate
         y = frame_labels([(b, e, c) for b, e, c, _ in calls], len(probs), labels)
         # frames of calls below 0 dB SNR (and no louder call): "don't care" for *_snr_ge_0dB
-        ylo = frame_labels([(b, e, c) for b, e, c, s in calls if s < 0], len(probs), labels)
-        yhi = frame_labels([(b, e, c) for b, e, c, s in calls if s >= 0], len(probs), labels)
-        keep_all.append(~((ylo[:, 0] == 0) & (yhi[:, 0] == 1)))
+        keep_all.append(~loudest_in(calls, -np.inf, 0, len(probs), labels))
         bands_all.append(band_masks(calls, len(probs), labels))
         dets = detect(probs, labels, a.on, a.off, a.min_dur, a.merge_gap)
         c = score_file(dets, calls)
