@@ -464,6 +464,30 @@ def base_noise(rng, sr, n):
 
 # ----------------------------------------------------------------------------- generator
 
+def mix_recordings(rng, bg: np.ndarray, G: int, recordings: list, rate: tuple,
+                   level: tuple) -> list:
+    """Add bursts of real recordings to the background bg (at G Hz), each burst one
+    to three recordings in a row at one level, as a talk or a herd would come; their
+    own rng, so scenes without recordings stay exactly as they were."""
+    duration_s = len(bg) / G
+    events = []
+    for _ in range(rng.poisson(rng.uniform(*rate) * duration_s / 60.0)):
+        t = rng.uniform(0, duration_s)
+        lvl = rng.uniform(*level)
+        for _ in range(rng.integers(1, 4)):
+            x, sr = recordings[rng.integers(len(recordings))]
+            i0 = int(t * G)
+            if i0 >= len(bg):
+                break
+            y = resample(np.asarray(x, np.float64), sr, G)[: len(bg) - i0]
+            if len(y) == 0 or rms(y) < 1e-6:
+                break
+            bg[i0:i0 + len(y)] += 10 ** (lvl / 20) * unit(y)
+            events.append(Event("recording", t, t + len(y) / G, float(lvl)))
+            t += len(y) / G + rng.uniform(0.2, 1.5)
+    return events
+
+
 def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
              density: float = 3.0, snr: tuple = (-10.0, 30.0), classes=CLASSES,
              class_weights: dict | None = None, no_calls: bool = False,
@@ -472,7 +496,9 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
              distance: tuple = (0.0, 1.0), reverb_prob: float = 0.3,
              level_dbfs: tuple = (-62.0, -32.0), dc_max: float = 0.02,
              schedule: list | None = None, conf_schedule: list | None = None,
-             min_gap_s: float = 0.0, clipping_always: bool = False) -> Soundscape:
+             min_gap_s: float = 0.0, clipping_always: bool = False,
+             recordings: list | None = None, recording_rate: tuple = (1.0, 4.0),
+             recording_level: tuple = (0.0, 30.0)) -> Soundscape:
     """Generate one soundscape.
 
     rate: the recorder's sample rate; audio is synthesised at 16 kHz (or at the
@@ -487,6 +513,10 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
     min_gap_s: minimum silence between random calls (0 = calls may touch/overlap).
     clipping_always: overdrive the recorder whenever "clipping" is in confounders
       (otherwise with its scene probability).
+    recordings: real call-free sounds [(samples, rate)] (voices, livestock, machines:
+      what synthesis does not cover) mixed in as "recording" events, recording_rate
+      bursts per minute (lo, hi) of one to three consecutive recordings each, at
+      recording_level dB (lo, hi) over the base noise, like the other confounders.
     """
     rng = np.random.default_rng(seed)
     G = max(16000, int(rate))
@@ -523,6 +553,9 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
         y = y[: n - i0]
         bg[i0:i0 + len(y)] += 10 ** (lvl / 20) * unit(y) * (len(y) > 0)
         events.append(Event(kind, b, b + len(y) / G, float(lvl)))
+    if recordings:
+        events += mix_recordings(np.random.default_rng([seed, 7]), bg, G, recordings,
+                                 recording_rate, recording_level)
 
     # --- calls
     calls = []

