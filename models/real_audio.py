@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import hashlib
 import io
 import json
 import os
@@ -30,6 +29,8 @@ import tempfile
 import zipfile
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from manifest import sha256_file  # noqa: E402
 
 
 def deb(package, version, sha256, what, license_, member=None):
@@ -73,14 +74,6 @@ SETS = {
 SKIP = ("guitar",)
 
 
-def sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download(src: dict, folder: str) -> str:
     """The pinned archive of src in folder (fetched once), its sha256 checked."""
     os.makedirs(folder, exist_ok=True)
@@ -98,7 +91,7 @@ def download(src: dict, folder: str) -> str:
         r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
         if r.returncode != 0 or not os.path.exists(path):
             raise SystemExit(f"{' '.join(cmd)} failed ({hint}):\n{r.stderr.strip()}")
-    got = sha256_of(path)
+    got = sha256_file(path)
     if got != src["sha256"]:
         raise SystemExit(f"{path}: sha256 {got}, expected {src['sha256']}; "
                          "the archive changed, so the results would not be comparable")
