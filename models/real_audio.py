@@ -8,7 +8,7 @@ is committed: the sounds are CC-BY-SA / GPL, and the script makes them again.
 
     python models/real_audio.py fetch /tmp/real            # ~150 MB of downloads
     python models/real_audio.py score /tmp/real --rumbled target/release/rumbled \
-        --out models/eval/real-negatives.json
+        --json models/eval/real-negatives.json
 
 Every call rumbled reports in them is a false alarm. `speech-en` is meant for training
 (train.py --recording-scenes --recordings /tmp/real/speech-en); the other sets are
