@@ -510,6 +510,10 @@ def main():
             ap.error(f"--{scene}-scenes {n}: at most {NEGATIVE_SEEDS}")
     if a.recording_scenes and not a.recordings:
         ap.error("--recording-scenes mixes real recordings into its scenes: give --recordings DIR")
+    if a.recording_scenes:
+        # read here, not first in a worker: a SystemExit there would hang the pool, and
+        # the workers fork with this read already cached
+        read_recordings(a.recordings)
     if a.ema and not 0.0 < a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be between 0 and 1, e.g. 0.999")
     if (a.grow_layers or a.grow_ff) and not a.init:
