@@ -300,27 +300,33 @@ def confounder_scene(kind, k, conf_seed0, rates=RATES):
     return f"conf{seed}@{rate}", rate, sc.audio, [], None
 
 
-def run_rumbled(binary, wav, manifest, config=None):
-    """End events of `rumbled replay` on one WAV as [(begin, end, label, confidence)];
-    config: a rumbled.toml for its [endpoint] settings (None: the model's recommended
-    settings where its manifest has them, rumbled's built-in defaults for the rest)."""
+def replay_end_events(binary, wavs, manifest=None, config=None) -> list:
+    """The "end" event (one per call, closing its "start" and "update" events) of every
+    call `rumbled replay` reports in wavs, as JSON dicts. manifest None: rumbled's
+    configured model; config: a rumbled.toml for its [endpoint] settings (None: the
+    model's recommended settings where its manifest has them, rumbled's built-in
+    defaults for the rest)."""
     with tempfile.TemporaryDirectory() as td:
         ev = os.path.join(td, "events.jsonl")
-        cmd = [binary, "replay", wav, "--model", manifest, "--events", ev, "-q"]
+        cmd = [binary, "replay", *wavs, "--events", ev, "-q"]
+        if manifest:
+            cmd += ["--model", manifest]
         if config:
             cmd += ["--config", config]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"rumbled replay failed ({r.returncode}): {r.stderr[-2000:]}")
-        dets = []
         with open(ev) as f:
-            for ln in f:
-                e = json.loads(ln)
-                if e.get("type") == "end":
-                    b = float(e["offset_s"])
-                    dets.append((b, b + float(e["duration_s"]), e["label"],
-                                 float(e.get("confidence", 0))))
-        return dets
+            return [e for e in map(json.loads, filter(str.strip, f)) if e.get("type") == "end"]
+
+
+def run_rumbled(binary, wav, manifest, config=None):
+    """The calls `rumbled replay` finds in one WAV as [(begin, end, label, confidence)]."""
+    dets = []
+    for e in replay_end_events(binary, [wav], manifest, config):
+        b = float(e["offset_s"])
+        dets.append((b, b + float(e["duration_s"]), e["label"], float(e.get("confidence", 0))))
+    return dets
 
 
 def parse_rates(text):

@@ -30,6 +30,7 @@ import zipfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evaluate import replay_end_events  # noqa: E402
 from manifest import sha256_file  # noqa: E402
 
 
@@ -190,27 +191,13 @@ def fetch(out: str, names: list) -> None:
               + (f" (left out, no samples: {', '.join(empty)})" if empty else ""), file=sys.stderr)
 
 
-def replay(rumbled: str, model: str | None, wavs: list) -> list:
-    """The calls `rumbled replay` reports in wavs, as its JSON event lines."""
-    with tempfile.TemporaryDirectory() as tmp:
-        events = os.path.join(tmp, "events.jsonl")
-        cmd = [rumbled, "replay", "-q", "--events", events] + (["--model", model] if model
-                                                                   else []) + wavs
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd[:6])} ...: exit {r.returncode}\n{r.stderr[-2000:]}")
-        with open(events) as f:
-            return [json.loads(line) for line in f if line.strip()]
-
-
 def score_set(rumbled: str, model: str | None, folder: str) -> dict:
     import soundfile as sf
     wavs = sorted(glob.glob(os.path.join(folder, "*.wav")))
     if not wavs:
         raise SystemExit(f"{folder}: no .wav files; run `real_audio.py fetch` first")
     hours = sum(sf.info(w).duration for w in wavs) / 3600
-    # one "end" event per call closes what its "start" and "update" events opened
-    events = [e for e in replay(rumbled, model, wavs) if e["type"] == "end"]
+    events = replay_end_events(rumbled, wavs, model)
     labels, files = {}, {}
     for e in events:
         labels[e["label"]] = labels.get(e["label"], 0) + 1

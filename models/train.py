@@ -85,11 +85,16 @@ LOG_EPS = float(np.log(np.finfo(np.float32).eps))
 
 # ----------------------------------------------------------------------------- data
 
+def recording_paths(folder: str) -> list:
+    """The --recordings WAVs: every .wav under folder, sorted."""
+    return sorted(glob.glob(os.path.join(folder, "**", "*.wav"), recursive=True))
+
+
 @functools.lru_cache(maxsize=2)  # each worker reads the folder once, not once per scene
 def read_recordings(folder: str) -> list:
     """Every WAV under folder as (mono float samples, rate), for --recording-scenes."""
     import soundfile as sf
-    paths = sorted(glob.glob(os.path.join(folder, "**", "*.wav"), recursive=True))
+    paths = recording_paths(folder)
     if not paths:
         raise SystemExit(f"--recordings {folder}: no .wav files there")
     out = []
@@ -103,7 +108,7 @@ def recordings_tag(folder: str) -> str:
     """A short digest of the recordings' names and sizes: the cache key of the scenes
     made with them, so that another set of recordings makes new scenes."""
     h = hashlib.sha256()
-    for p in sorted(glob.glob(os.path.join(folder, "**", "*.wav"), recursive=True)):
+    for p in recording_paths(folder):
         h.update(f"{os.path.relpath(p, folder)}:{os.path.getsize(p)};".encode())
     return h.hexdigest()[:10]
 
