@@ -190,7 +190,11 @@ def decode(clip: str, data: bytes):
     if clip.endswith(".g722"):
         # Asterisk's raw G.722: 64 kbit/s, two 16 kHz samples per byte. libsndfile has no
         # G.722, so the ITU reference decoder (PyPI G722, pinned in requirements.txt)
-        import G722
+        try:
+            import G722
+        except ImportError:
+            raise SystemExit(f"{clip}: the wideband sets need the G.722 decoder: "
+                             "pip install G722==1.2.8 (models/requirements.txt)") from None
         pcm = np.asarray(G722.G722(16000, 64000).decode(data), dtype=np.float32)
         return (pcm / 32768.0)[:, None], 16000
     import soundfile as sf
