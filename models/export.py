@@ -107,7 +107,13 @@ def main():
     ap.add_argument("--endpoint-from", metavar="MANIFEST",
                     help="copy the recommended [endpoint] settings and their provenance from this "
                          "manifest (the one tune_endpoint.py --write-manifest wrote for these weights)")
+    ap.add_argument("--min-input-rate", type=int, metavar="HZ",
+                    help="the lowest recorder rate the weights were trained on, for checkpoints "
+                         "that do not record it (provenance.recorder_rates); rumbled warns about "
+                         "recordings below it")
     args = ap.parse_args()
+    if args.min_input_rate is not None and args.min_input_rate <= 0:
+        ap.error("--min-input-rate must be a positive rate in Hz")
     torch.set_num_threads(1)
 
     if args.random_init:
@@ -142,7 +148,10 @@ def main():
     onnx_path = os.path.join(args.out_dir, f"{args.name}.onnx")
     export_onnx(model, onnx_path)
     worst = verify(model, onnx_path)
-    m = make_manifest(onnx_path, args.name, version, mean, std, prov, labels=labels)
+    rates = prov.get("recorder_rates") or []
+    min_rate = args.min_input_rate or (min(rates) if rates else None)
+    m = make_manifest(onnx_path, args.name, version, mean, std, prov, labels=labels,
+                      min_input_rate=min_rate)
     if args.endpoint_from:
         with open(args.endpoint_from) as f:
             tuned = json.load(f)

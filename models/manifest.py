@@ -21,11 +21,14 @@ def sha256_file(path: str) -> str:
 
 
 def make_manifest(onnx_path: str, name: str, version: str, mean: float, std: float,
-                  provenance: dict, labels=LABELS, window_frames: int = 998) -> dict:
+                  provenance: dict, labels=LABELS, window_frames: int = 998,
+                  min_input_rate: int | None = None) -> dict:
+    """min_input_rate: the lowest recorder rate in the training data (None: unknown);
+    rumbled warns about recordings below it."""
     prov = dict(provenance)
     prov.setdefault("created", datetime.datetime.now(datetime.timezone.utc)
                     .replace(microsecond=0).isoformat().replace("+00:00", "Z"))
-    return {
+    m = {
         "schema": 1,
         "name": name,
         "version": version,
@@ -50,8 +53,12 @@ def make_manifest(onnx_path: str, name: str, version: str, mean: float, std: flo
         "window_frames": window_frames,
         "labels": list(labels),
         "background": labels[0],
+        "min_input_rate": min_input_rate,
         "provenance": prov,
     }
+    if min_input_rate is None:
+        del m["min_input_rate"]
+    return m
 
 
 def write_manifest(path: str, manifest: dict) -> None:

@@ -559,6 +559,10 @@ def main():
     t_data = time.time() - t_start
 
     init = torch.load(a.init, map_location="cpu", weights_only=False) if a.init else None
+    # Every recorder rate the weights have learnt from, the parent's included: export.py
+    # records the lowest as the manifest's min_input_rate, below which rumbled warns.
+    recorder_rates = sorted({int(info["rate"]) for _, _, info in train} |
+                            set((init or {}).get("provenance", {}).get("recorder_rates", [])))
     if init is not None and not a.renorm:
         mean, std = float(init["mean"]), float(init["std"])
     else:
@@ -650,7 +654,8 @@ def main():
             src.append(f"fine-tuned from {os.path.basename(a.init)}")
             if a.grow_layers or a.grow_ff:
                 src.append(f"grown to {model.config['layers']} layers, MLP {model.config['ff']}")
-        return {"trained_on": "; ".join(src), "seeds": {"torch": a.seed, "train_soundscapes":
+        return {"trained_on": "; ".join(src), "recorder_rates": recorder_rates,
+                "seeds": {"torch": a.seed, "train_soundscapes":
                 [a.first_seed, a.first_seed + a.synthetic - 1] if a.synthetic else None,
                 **{f"{scene}_soundscapes": negative_seeds(scene, n) if n else None
                    for scene, n in extra.items()},

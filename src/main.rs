@@ -381,6 +381,11 @@ fn model_command(args: ModelArgs) -> Result<ExitCode> {
         m.window_outputs(),
         m.output_frame_seconds() * 1000.0
     );
+    if let Some(min) = m.min_input_rate {
+        println!(
+            "recorders  {min} Hz and up (the lowest rate it was trained on; lower ones get a warning)"
+        );
+    }
     if !m.endpoint.is_empty() {
         println!(
             "endpoint   {} (recommended; keys set in [endpoint] or by flags win)",

@@ -383,6 +383,9 @@ impl FileJob<'_, '_> {
         let mut audio = AudioFile::open(path, channel)?;
         let manifest = self.model.manifest().clone();
         let rate = audio.sample_rate();
+        if let Some(warning) = manifest.input_rate_warning(rate) {
+            tracing::warn!("{}: {warning}", path.display());
+        }
         let mut detector = Detector::new(
             &manifest,
             &DetectorConfig {

@@ -126,6 +126,11 @@ fn manifest_errors_name_the_field() {
             "\"schema\": 1, \"endpoint\": {\"onset\": 0.4, \"offset\": 0.6},",
             "endpoint.offset",
         ),
+        (
+            "\"schema\": 1,",
+            "\"schema\": 1, \"min_input_rate\": 0,",
+            "min_input_rate",
+        ),
     ];
     for (from, to, field) in cases {
         let path = dir.path().join("m.json");
@@ -156,4 +161,26 @@ fn the_shipped_default_model_loads() {
     .expect("default model loads");
     assert_eq!(model.manifest().labels[0], "not-call");
     assert_eq!(model.manifest().background_index(), Some(0));
+}
+
+#[test]
+fn recordings_below_the_trained_rates_get_a_warning_naming_the_rates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/rumbled-edge-ev5.json");
+    let manifest = Manifest::load(&path).expect("default manifest");
+    let min = manifest
+        .min_input_rate
+        .expect("the default model records its lowest training rate");
+    assert_eq!(min, 2000, "synthetic training rates start at 2 kHz");
+    assert_eq!(manifest.input_rate_warning(min), None);
+    assert_eq!(manifest.input_rate_warning(48_000), None);
+    let warning = manifest.input_rate_warning(1000).expect("1 kHz warns");
+    assert!(
+        warning.contains("1000 Hz") && warning.contains("2000 Hz"),
+        "{warning}"
+    );
+    let no_field = Manifest {
+        min_input_rate: None,
+        ..manifest
+    };
+    assert_eq!(no_field.input_rate_warning(1000), None);
 }

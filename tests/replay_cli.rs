@@ -339,8 +339,47 @@ fn model_command_describes_the_default_model() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("rumbled-edge-ev5") && text.contains("sha256 verified"),
+        text.contains("rumbled-edge-ev5")
+            && text.contains("sha256 verified")
+            && text.contains("2000 Hz and up"),
         "{text}"
+    );
+}
+
+/// `seconds` of the demo, decimated (without a filter: only the rate
+/// matters here) to `rate` Hz.
+fn demo_at_rate(path: &Path, rate: u32, seconds: u32) {
+    let (spec, samples) = demo_samples();
+    let step = (spec.sample_rate / rate) as usize;
+    let spec = hound::WavSpec {
+        sample_rate: rate,
+        ..spec
+    };
+    let mut writer = hound::WavWriter::create(path, spec).expect("create wav");
+    for &x in samples.iter().step_by(step).take((rate * seconds) as usize) {
+        writer.write_sample(x).expect("write sample");
+    }
+    writer.finalize().expect("finalize");
+}
+
+#[test]
+fn recordings_below_the_models_training_rates_are_warned_about_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (low, ok) = (dir.path().join("low-1k.wav"), dir.path().join("ok-2k.wav"));
+    demo_at_rate(&low, 1000, 12);
+    demo_at_rate(&ok, 2000, 12);
+    let out = rumbled(&["replay", s(&low), s(&ok), "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("lowest recorder rate"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", stderr(&out));
+    assert!(
+        warnings[0].contains("low-1k.wav") && warnings[0].contains("1000 Hz is below 2000 Hz"),
+        "{}",
+        warnings[0]
     );
 }
 

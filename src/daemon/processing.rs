@@ -221,6 +221,9 @@ impl Processing {
     }
 
     fn open_stream(&mut self, segment: Segment) -> Result<Stream> {
+        if let Some(warning) = self.manifest.input_rate_warning(segment.rate) {
+            tracing::warn!("{} {}: {warning}", segment.kind, segment.name);
+        }
         let ctx = StreamContext::new(&self.manifest, &self.station, segment.kind, &segment.name);
         let detector = self.new_detector(segment.rate)?;
         Ok(Stream {

@@ -58,6 +58,11 @@ pub struct Manifest {
     /// or command line set.
     #[serde(default)]
     pub endpoint: Recommended,
+    /// Lowest recorder sample rate in the model's training data (optional).
+    /// A recording below it holds a narrower band than the model ever saw,
+    /// so it may miss calls there; rumbled warns instead of staying silent.
+    #[serde(default)]
+    pub min_input_rate: Option<u32>,
     /// Path of the manifest itself, filled in at load.
     #[serde(skip)]
     pub path: PathBuf,
@@ -189,6 +194,21 @@ impl Manifest {
         }
     }
 
+    /// A warning when recordings at `input_rate` Hz are below the lowest
+    /// recorder rate the model was trained on (`min_input_rate`): the model
+    /// runs, but never saw so narrow a band and may miss calls.
+    pub fn input_rate_warning(&self, input_rate: u32) -> Option<String> {
+        let min = self.min_input_rate?;
+        (input_rate < min).then(|| {
+            format!(
+                "{input_rate} Hz is below {min} Hz, the lowest recorder rate model {} {} was \
+                 trained on; it may miss calls here (record at {min} Hz or more, or train a \
+                 model on such recordings: models/README.md)",
+                self.name, self.version
+            )
+        })
+    }
+
     /// Reads the ONNX file and checks it against `sha256`.
     pub fn read_verified_onnx(&self) -> Result<Vec<u8>, ModelError> {
         let path = self.onnx_path();
@@ -238,6 +258,12 @@ impl Manifest {
         }
         if self.sample_rate == 0 {
             return Err(bad("sample_rate", "must be positive".into()));
+        }
+        if self.min_input_rate == Some(0) {
+            return Err(bad(
+                "min_input_rate",
+                "must be a positive rate in Hz".into(),
+            ));
         }
         if self.output.frames_per_output == 0 {
             return Err(bad("output.frames_per_output", "must be positive".into()));
