@@ -381,6 +381,9 @@ impl FileJob<'_, '_> {
             ChannelSelect::Index(i) => ChannelMode::Pick(i),
         };
         let mut audio = AudioFile::open(path, channel)?;
+        if let Some(note) = audio.repaired_header() {
+            tracing::warn!("{}: {note}", path.display());
+        }
         let manifest = self.model.manifest().clone();
         let rate = audio.sample_rate();
         if let Some(warning) = manifest.input_rate_warning(rate) {

@@ -573,9 +573,18 @@ fn malformed_headers_are_corrupt() {
     header_only.truncate(30); // inside the fmt chunk
     let mut inconsistent = raw_wav(1, 1, 16_000, 16, None, &[0; 10]);
     inconsistent[28] ^= 0xFF; // byte rate no longer matches
+    // 3-byte frames cannot hold 2 channels.
+    let split_frame = raw_wav(1, 2, 16_000, 12, None, &[0; 12]);
+    // 11 bytes of data: not a whole number of 2-byte frames.
+    let ragged = raw_wav(1, 1, 16_000, 16, None, &[0; 11]);
+    let mut data_first = raw_wav(1, 1, 16_000, 16, None, &[0; 10]);
+    data_first[12..16].copy_from_slice(b"data");
     for (name, bytes) in [
         ("header-cut.wav", header_only),
         ("inconsistent.wav", inconsistent),
+        ("split-frame.wav", split_frame),
+        ("ragged.wav", ragged),
+        ("data-first.wav", data_first),
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -624,4 +633,77 @@ proptest! {
             }
         }
     }
+}
+
+/// `raw_wav` with the RIFF and data sizes overwritten, as a recorder that
+/// stopped before finishing the header leaves them.
+fn unfinished_wav(size: u32, data: &[u8]) -> Vec<u8> {
+    let mut bytes = raw_wav(1, 2, 16_000, 16, None, data);
+    bytes[4..8].copy_from_slice(&size.to_le_bytes());
+    bytes[40..44].copy_from_slice(&size.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn unfinished_headers_read_to_the_end_of_the_file_and_say_so() {
+    let dir = TempDir::new().unwrap();
+    let frames: Vec<i16> = (0..500i16).flat_map(|i| [i, -i]).collect();
+    let mut data: Vec<u8> = frames.iter().flat_map(|s| s.to_le_bytes()).collect();
+    // Half a frame at the end: the recorder died mid-write.
+    data.extend([1, 2]);
+    for (name, size) in [("size-zero.wav", 0), ("placeholder.wav", u32::MAX)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, unfinished_wav(size, &data)).unwrap();
+        let mut f = AudioFile::open(&path, ChannelMode::Pick(1)).unwrap();
+        assert_eq!(f.total_frames(), Some(500), "{name}");
+        let note = f.repaired_header().expect("a note on the repair");
+        assert!(
+            note.contains("never written") && note.contains("500 sample frames"),
+            "{name}: {note}"
+        );
+        let out = read_all(&mut f).unwrap();
+        assert_eq!(out.len(), 500, "{name}");
+        assert_eq!(out[499], -499.0 / 32_768.0, "{name}");
+    }
+    // Nothing after an unfinished header: still an empty recording.
+    let path = dir.path().join("nothing-recorded.wav");
+    std::fs::write(&path, unfinished_wav(u32::MAX, &[])).unwrap();
+    let err = open_err(&path, ChannelMode::Mix);
+    assert!(matches!(err, AudioError::Empty { .. }), "{err:?}");
+    // A finished header needs no note.
+    let path = dir.path().join("finished.wav");
+    write_wav(&path, int_spec(1, 16), &[1i16, 2, 3]);
+    assert_eq!(
+        AudioFile::open(&path, ChannelMode::Mix)
+            .unwrap()
+            .repaired_header(),
+        None
+    );
+}
+
+#[test]
+fn chunks_around_fmt_and_data_are_skipped() {
+    let dir = TempDir::new().unwrap();
+    let samples: Vec<u8> = [100i16, -200, 300]
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let plain = raw_wav(1, 1, 16_000, 16, None, &samples);
+    // A fmt chunk longer than its 16 fields (18 bytes, cbSize 0), then an
+    // odd-sized LIST chunk with its pad byte, as recorders write metadata.
+    let mut bytes = plain[..12].to_vec();
+    bytes.extend(b"fmt ");
+    bytes.extend(18u32.to_le_bytes());
+    bytes.extend(&plain[20..36]);
+    bytes.extend(0u16.to_le_bytes());
+    bytes.extend(b"LIST");
+    bytes.extend(5u32.to_le_bytes());
+    bytes.extend(b"INFO!\0");
+    bytes.extend(&plain[36..]);
+    let path = dir.path().join("with-metadata.wav");
+    std::fs::write(&path, bytes).unwrap();
+    let mut f = AudioFile::open(&path, ChannelMode::Mix).unwrap();
+    let out = read_all(&mut f).unwrap();
+    assert_eq!(out, [100.0 / 32_768.0, -200.0 / 32_768.0, 300.0 / 32_768.0]);
+    assert_eq!(f.repaired_header(), None);
 }

@@ -43,12 +43,15 @@ pub struct AudioFile {
     finished: bool,
     /// One interleaved frame, reused to avoid per-call allocation.
     frame: Vec<f32>,
+    /// What was wrong with the header and how it was read anyway.
+    repaired: Option<String>,
 }
 
 enum Decoder {
-    /// hound validates the header; the data chunk is decoded here so that
+    /// The header is walked and the data chunk decoded here, so that
     /// 24-in-32-bit containers are read left-justified, as the WAVE spec
-    /// says (hound reads them right-justified), and truncation is exact.
+    /// says, truncation is exact, and a header the recorder never finished
+    /// still leads to its samples.
     Wav {
         data: BufReader<File>,
         encoding: PcmEncoding,
@@ -103,12 +106,12 @@ impl PcmEncoding {
     }
 }
 
-/// What the `fmt ` chunk of a WAV file says, read before hound so the
-/// errors can be specific (hound reports most problems as "unsupported").
+/// What the `fmt ` chunk of a WAV file says.
 struct WavFormat {
     tag: u16,
     channels: u16,
     rate: u32,
+    byte_rate: u32,
     block_align: u16,
     bits: u16,
     /// First two bytes of the WAVE_FORMAT_EXTENSIBLE sub-format GUID, which
@@ -142,6 +145,7 @@ impl AudioFile {
             .map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
 
+        let mut repaired = None;
         let (decoder, sample_rate, n_channels, total_frames) = if magic.is_empty() {
             return Err(AudioError::Empty {
                 path: path.to_owned(),
@@ -150,7 +154,9 @@ impl AudioFile {
         } else if magic.starts_with(b"fLaC") {
             open_flac(path, file)?
         } else if magic.starts_with(b"RIFF") && magic.get(8..12) == Some(b"WAVE") {
-            open_wav(path, file)?
+            let (opened, note) = open_wav(path, file)?;
+            repaired = note;
+            opened
         } else if magic.starts_with(b"RIFF") && magic.len() < 12 {
             return Err(corrupt(path, "WAV", "the RIFF header is cut short"));
         } else if magic.starts_with(b"RF64") {
@@ -185,7 +191,15 @@ impl AudioFile {
             deferred: None,
             finished: false,
             frame: vec![0.0; usize::from(n_channels)],
+            repaired,
         })
+    }
+
+    /// What was wrong with the header, when the file could be read anyway
+    /// (a WAV whose recorder stopped before writing the data size): worth a
+    /// warning, since the samples' end is then only where the file ends.
+    pub fn repaired_header(&self) -> Option<&str> {
+        self.repaired.as_deref()
     }
 
     /// The file's own rate; the pipeline resamples from it.
@@ -286,7 +300,7 @@ impl AudioFile {
                         "the data chunk announces {total} sample frames"
                     )));
                 }
-                // hound checked that the data is a whole number of frames.
+                // open_wav checked that the data is a whole number of frames.
                 *bytes_left = bytes_left.saturating_sub(raw.len() as u64);
                 let width = encoding.container_bytes();
                 for (dst, bytes) in frame.iter_mut().zip(raw.chunks_exact(width)) {
@@ -404,9 +418,18 @@ fn check_rate_and_channels(path: &Path, rate: u32, channels: u32) -> Result<(), 
 
 type Opened = (Decoder, u32, u16, Option<u64>);
 
-fn open_wav(path: &Path, file: File) -> Result<Opened, AudioError> {
+/// A WAV file's decoder, and what was wrong with its header when it could
+/// be read anyway.
+fn open_wav(path: &Path, file: File) -> Result<(Opened, Option<String>), AudioError> {
+    let io_err = |source: io::Error| AudioError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file_len = file.metadata().map_err(io_err)?.len();
     let mut reader = BufReader::new(file);
-    let fmt = read_wav_format(path, &mut reader)?;
+    let (fmt, declared) = read_wav_header(path, &mut reader)?;
+    check_rate_and_channels(path, fmt.rate, u32::from(fmt.channels))?;
+    check_frame_layout(path, &fmt)?;
     let tag = match (fmt.tag, fmt.sub_tag) {
         (0xFFFE, Some(sub)) => sub,
         (tag, _) => tag,
@@ -430,45 +453,86 @@ fn open_wav(path: &Path, file: File) -> Result<Opened, AudioError> {
         (3, _) => return Err(unsupported(path, format!("{bits}-bit float"))),
         (tag, _) => return Err(unsupported(path, wav_encoding_name(tag))),
     };
-    check_rate_and_channels(path, fmt.rate, u32::from(fmt.channels))?;
 
-    reader
-        .seek(SeekFrom::Start(0))
-        .map_err(|source| AudioError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    let header = hound::WavReader::new(reader).map_err(|e| match e {
-        hound::Error::IoError(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            corrupt(path, "WAV", "the header is cut short before the data chunk")
+    let block = u64::from(container) * u64::from(fmt.channels);
+    let data_start = reader.stream_position().map_err(io_err)?;
+    let (data_bytes, repaired) = data_extent(path, declared, file_len - data_start, block)?;
+    let frames = data_bytes / block;
+    Ok((
+        (
+            Decoder::Wav {
+                bytes_left: data_bytes,
+                data: reader,
+                encoding,
+                raw: vec![0; block as usize],
+            },
+            fmt.rate,
+            fmt.channels,
+            Some(frames),
+        ),
+        repaired,
+    ))
+}
+
+/// The fmt chunk's sizes must agree with each other; when they do not, the
+/// header is damaged and even the sample rate cannot be trusted.
+fn check_frame_layout(path: &Path, fmt: &WavFormat) -> Result<(), AudioError> {
+    let per_second = u64::from(fmt.rate) * u64::from(fmt.block_align);
+    let detail = if !fmt.block_align.is_multiple_of(fmt.channels) {
+        format!(
+            "the fmt chunk's {}-byte sample frames do not divide into {} channels",
+            fmt.block_align, fmt.channels
+        )
+    } else if u64::from(fmt.byte_rate) != per_second {
+        format!(
+            "the fmt chunk says {} bytes per second, but {} Hz x {}-byte frames is {per_second}",
+            fmt.byte_rate, fmt.rate, fmt.block_align
+        )
+    } else {
+        return Ok(());
+    };
+    Err(corrupt(path, "WAV", &detail))
+}
+
+/// Bytes of sample data to read, from the data chunk's declared size and
+/// the bytes that follow the header. Recorders write the size last, after
+/// the samples: one that lost power, or a writer that streamed, leaves 0 or
+/// the placeholder 0xFFFFFFFF. Then the samples run to the end of the file,
+/// which is read (whole frames only) with a note saying so, rather than
+/// discarding a recording that is all there. A declared size beyond the
+/// end of the file is a file cut short, reported when reading reaches it.
+fn data_extent(
+    path: &Path,
+    declared: u32,
+    after_header: u64,
+    block: u64,
+) -> Result<(u64, Option<String>), AudioError> {
+    if declared != 0 && declared != u32::MAX {
+        if !u64::from(declared).is_multiple_of(block) {
+            return Err(corrupt(
+                path,
+                "WAV",
+                &format!(
+                    "the data chunk's {declared} bytes are not a whole number of \
+                     {block}-byte sample frames"
+                ),
+            ));
         }
-        hound::Error::IoError(source) => AudioError::Io {
-            path: path.to_owned(),
-            source,
-        },
-        hound::Error::Unsupported => unsupported(path, wav_encoding_name(tag)),
-        other => corrupt(path, "WAV", &other.to_string()),
-    })?;
-    let frames = u64::from(header.duration());
-    if frames == 0 {
+        return Ok((u64::from(declared), None));
+    }
+    let whole = after_header - after_header % block;
+    if whole == 0 {
         return Err(AudioError::Empty {
             path: path.to_owned(),
             what: "the WAV header announces no samples",
         });
     }
-    let block = usize::from(container) * usize::from(fmt.channels);
-    Ok((
-        Decoder::Wav {
-            bytes_left: frames * block as u64,
-            // hound leaves its reader at the first byte of the data chunk.
-            data: header.into_inner(),
-            encoding,
-            raw: vec![0; block],
-        },
-        fmt.rate,
-        fmt.channels,
-        Some(frames),
-    ))
+    let note = format!(
+        "the WAV header's data size was never written (it reads {declared:#x}), as when a \
+         recorder stops mid-file; reading the {} sample frames up to the end of the file",
+        whole / block
+    );
+    Ok((whole, Some(note)))
 }
 
 /// Like `read_exact`, but says how much was read when the data runs out, so
@@ -504,67 +568,85 @@ fn wav_encoding_name(tag: u16) -> String {
     }
 }
 
-/// Walks the RIFF chunks up to `fmt ` and parses it.
-fn read_wav_format(path: &Path, r: &mut BufReader<File>) -> Result<WavFormat, AudioError> {
-    let cut_short = |e: io::Error| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            corrupt(
-                path,
-                "WAV",
-                "the header ends before the fmt chunk is complete",
-            )
-        } else {
-            AudioError::Io {
-                path: path.to_owned(),
-                source: e,
-            }
+/// An I/O error while reading the header: running out of bytes means the
+/// header is cut short (`detail` says where), anything else is I/O.
+fn header_error(path: &Path, e: io::Error, detail: &str) -> AudioError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        corrupt(path, "WAV", detail)
+    } else {
+        AudioError::Io {
+            path: path.to_owned(),
+            source: e,
         }
-    };
+    }
+}
+
+/// Walks the RIFF chunks, parses `fmt ` and stops at the first byte of the
+/// data chunk; returns the format and the data size the header declares.
+fn read_wav_header(path: &Path, r: &mut BufReader<File>) -> Result<(WavFormat, u32), AudioError> {
+    const BEFORE_FMT: &str = "the header ends before the fmt chunk is complete";
+    const BEFORE_DATA: &str = "the header is cut short before the data chunk";
     let mut riff = [0u8; 12];
-    r.read_exact(&mut riff).map_err(cut_short)?;
+    r.read_exact(&mut riff)
+        .map_err(|e| header_error(path, e, BEFORE_FMT))?;
+    let mut format = None;
     loop {
+        let missing = if format.is_none() {
+            BEFORE_FMT
+        } else {
+            BEFORE_DATA
+        };
+        let cut_short = |e| header_error(path, e, missing);
         let mut header = [0u8; 8];
         r.read_exact(&mut header).map_err(cut_short)?;
         let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        // RIFF chunks are padded to even length.
+        let padded = i64::from(len) + i64::from(len & 1);
         match &header[..4] {
-            b"fmt " => {
+            b"fmt " if format.is_none() => {
                 if len < 16 {
                     return Err(corrupt(path, "WAV", &format!("fmt chunk of {len} bytes")));
                 }
                 let mut body = vec![0u8; len.min(40) as usize];
                 r.read_exact(&mut body).map_err(cut_short)?;
-                let u16_at =
-                    |i: usize| body.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-                let u32_at = |i: usize| {
-                    body.get(i..i + 4)
-                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                };
-                // Bounds are guaranteed by len >= 16 for the first 16 bytes.
-                let tag = u16_at(0).unwrap_or(0);
-                let extensible = tag == 0xFFFE && body.len() >= 40;
-                return Ok(WavFormat {
-                    tag,
-                    channels: u16_at(2).unwrap_or(0),
-                    rate: u32_at(4).unwrap_or(0),
-                    block_align: u16_at(12).unwrap_or(0),
-                    bits: u16_at(14).unwrap_or(0),
-                    sub_tag: if extensible { u16_at(24) } else { None },
-                    valid_bits: if extensible { u16_at(18) } else { None },
-                });
+                format = Some(parse_fmt(&body));
+                r.seek_relative(padded - body.len() as i64)
+                    .map_err(cut_short)?;
             }
             b"data" => {
-                return Err(corrupt(
-                    path,
-                    "WAV",
-                    "the data chunk comes before the fmt chunk",
-                ));
+                return match format {
+                    Some(format) => Ok((format, len)),
+                    None => Err(corrupt(
+                        path,
+                        "WAV",
+                        "the data chunk comes before the fmt chunk",
+                    )),
+                };
             }
-            _ => {
-                // RIFF chunks are padded to even length.
-                let skip = i64::from(len) + i64::from(len & 1);
-                r.seek_relative(skip).map_err(cut_short)?;
-            }
+            _ => r.seek_relative(padded).map_err(cut_short)?,
         }
+    }
+}
+
+/// The fields of a `fmt ` chunk body of at least 16 bytes.
+fn parse_fmt(body: &[u8]) -> WavFormat {
+    let u16_at = |i: usize| body.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |i: usize| {
+        body.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    // Bounds are guaranteed by the caller for the first 16 bytes.
+    let tag = u16_at(0).unwrap_or(0);
+    let extensible = tag == 0xFFFE && body.len() >= 40;
+    WavFormat {
+        tag,
+        channels: u16_at(2).unwrap_or(0),
+        rate: u32_at(4).unwrap_or(0),
+        byte_rate: u32_at(8).unwrap_or(0),
+        block_align: u16_at(12).unwrap_or(0),
+        bits: u16_at(14).unwrap_or(0),
+        sub_tag: if extensible { u16_at(24) } else { None },
+        valid_bits: if extensible { u16_at(18) } else { None },
     }
 }
 

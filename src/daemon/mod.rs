@@ -323,6 +323,9 @@ fn start_source(
                 ChannelSelect::Index(i) => ChannelMode::Pick(i),
             };
             let file = AudioFile::open(&path, channel)?;
+            if let Some(note) = file.repaired_header() {
+                tracing::warn!("{}: {note}", path.display());
+            }
             let rate = file.sample_rate();
             let (writer, reader) = ring(
                 (d.ring_s * f64::from(rate)).ceil() as usize,
