@@ -59,6 +59,18 @@ pub struct FileReport {
     pub calls: BTreeMap<String, usize>,
     /// Why the file failed, if it did (calls found before are kept).
     pub error: Option<String>,
+    /// What was odd about it without stopping it (a repaired header, a
+    /// rate below the model's training rates), also logged as it happens.
+    pub warnings: Vec<String>,
+}
+
+impl FileReport {
+    /// Logs a warning about this file and keeps it for the summary, so
+    /// that in a batch of thousands it is counted, not just scrolled past.
+    fn warn(&mut self, warning: String) {
+        tracing::warn!("{}: {warning}", self.path.display());
+        self.warnings.push(warning);
+    }
 }
 
 /// The outcome of a whole replay.
@@ -76,6 +88,11 @@ impl ReplayReport {
     /// Files that could not be processed completely.
     pub fn failed_files(&self) -> usize {
         self.files.iter().filter(|f| f.error.is_some()).count()
+    }
+
+    /// Files processed, but with warnings.
+    pub fn warned_files(&self) -> usize {
+        self.files.iter().filter(|f| !f.warnings.is_empty()).count()
     }
 
     /// Calls per label over all files.
@@ -97,13 +114,22 @@ impl ReplayReport {
         let calls = self.calls();
         let total: usize = calls.values().sum();
         let per_class: Vec<String> = calls.iter().map(|(l, n)| format!("{l} {n}")).collect();
-        let failed = match self.failed_files() {
-            0 => String::new(),
-            n => format!(" ({n} failed)"),
+        let problems: Vec<String> = [
+            (self.failed_files(), "failed"),
+            (self.warned_files(), "with warnings"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        let problems = if problems.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", problems.join(", "))
         };
         let speed = self.audio_s() / self.elapsed.as_secs_f64().max(1e-9);
         format!(
-            "{} file{}{failed}, {:.3} h of audio, {total} call{}{}, {:.0}x real time",
+            "{} file{}{problems}, {:.3} h of audio, {total} call{}{}, {:.0}x real time",
             self.files.len(),
             if self.files.len() == 1 { "" } else { "s" },
             self.audio_s() / 3600.0,
@@ -362,6 +388,7 @@ impl FileJob<'_, '_> {
             audio_s: 0.0,
             calls: BTreeMap::new(),
             error: None,
+            warnings: Vec::new(),
         };
         let mut times = StageTimes::default();
         if let Err(e) = self.process(path, &mut report, &mut times) {
@@ -382,12 +409,12 @@ impl FileJob<'_, '_> {
         };
         let mut audio = AudioFile::open(path, channel)?;
         if let Some(note) = audio.repaired_header() {
-            tracing::warn!("{}: {note}", path.display());
+            report.warn(note.to_owned());
         }
         let manifest = self.model.manifest().clone();
         let rate = audio.sample_rate();
         if let Some(warning) = manifest.input_rate_warning(rate) {
-            tracing::warn!("{}: {warning}", path.display());
+            report.warn(warning);
         }
         let mut detector = Detector::new(
             &manifest,

@@ -377,6 +377,11 @@ fn recordings_below_the_models_training_rates_are_warned_about_by_name() {
         .collect();
     assert_eq!(warnings.len(), 1, "{}", stderr(&out));
     assert!(
+        stderr(&out).contains("2 files (1 with warnings)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
         warnings[0].contains("low-1k.wav") && warnings[0].contains("1000 Hz is below 2000 Hz"),
         "{}",
         warnings[0]
