@@ -123,6 +123,54 @@ fn float_wav_decodes_unchanged() {
 }
 
 #[test]
+fn double_wavs_decode_as_written() {
+    let dir = TempDir::new().unwrap();
+    let xs = [0.0f64, 0.5, -0.25, 1.0, -1.0, 1e-7];
+    let data: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
+    for (name, extensible) in [("double.wav", None), ("ext-double.wav", Some((64, 3)))] {
+        let path = dir.path().join(name);
+        let tag = if extensible.is_some() { 0xFFFE } else { 3 };
+        std::fs::write(&path, raw_wav(tag, 1, 16_000, 64, extensible, &data)).unwrap();
+        let mut f = AudioFile::open(&path, ChannelMode::Mix).unwrap();
+        let want: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+        assert_eq!(read_all(&mut f).unwrap(), want, "{name}");
+    }
+}
+
+#[test]
+fn g711_wavs_expand_per_the_standard() {
+    let dir = TempDir::new().unwrap();
+    // Codes and their G.711 values: silence, the smallest steps, full scale
+    // of both signs.
+    let mu = [
+        (0xFFu8, 0i16),
+        (0x7F, 0),
+        (0xFE, 8),
+        (0x7E, -8),
+        (0x80, 32_124),
+        (0x00, -32_124),
+    ];
+    let a = [
+        (0xD5u8, 8i16),
+        (0x55, -8),
+        (0xAA, 32_256),
+        (0x2A, -32_256),
+        (0xC5, 264),
+    ];
+    for (name, tag, table) in [("mulaw.wav", 7, &mu[..]), ("alaw.wav", 6, &a[..])] {
+        let codes: Vec<u8> = table.iter().map(|(c, _)| *c).collect();
+        let path = dir.path().join(name);
+        std::fs::write(&path, raw_wav(tag, 1, 8_000, 8, None, &codes)).unwrap();
+        let mut f = AudioFile::open(&path, ChannelMode::Mix).unwrap();
+        let want: Vec<f32> = table
+            .iter()
+            .map(|(_, v)| f32::from(*v) / 32_768.0)
+            .collect();
+        assert_eq!(read_all(&mut f).unwrap(), want, "{name}");
+    }
+}
+
+#[test]
 fn extensible_wavs_decode() {
     let dir = TempDir::new().unwrap();
     // 24 valid bits in 32-bit containers, left-justified as the spec says:
@@ -378,19 +426,19 @@ fn unsupported_encodings() {
     let dir = TempDir::new().unwrap();
     let cases = [
         (
-            "alaw.wav",
-            raw_wav(6, 1, 8_000, 8, None, &[0xD5; 100]),
-            "A-law",
+            "half.wav",
+            raw_wav(3, 1, 16_000, 16, None, &[0; 80]),
+            "16-bit float",
         ),
         (
-            "double.wav",
-            raw_wav(3, 1, 16_000, 64, None, &[0; 80]),
-            "64-bit float",
+            "ext-long.wav",
+            raw_wav(0xFFFE, 1, 16_000, 64, Some((64, 1)), &[0; 80]),
+            "64-bit integer",
         ),
         (
-            "ext-double.wav",
-            raw_wav(0xFFFE, 1, 16_000, 64, Some((64, 3)), &[0; 80]),
-            "64-bit float",
+            "mp3-in-wav.wav",
+            raw_wav(0x55, 1, 16_000, 16, None, &[0; 80]),
+            "MPEG audio",
         ),
         (
             "adpcm.wav",

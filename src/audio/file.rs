@@ -81,15 +81,21 @@ enum PcmEncoding {
     I24,
     I32,
     F32,
+    /// What numpy/scipy and MATLAB write for float64 arrays.
+    F64,
+    /// G.711 companded 8-bit (telephony and some loggers).
+    MuLaw,
+    ALaw,
 }
 
 impl PcmEncoding {
     fn container_bytes(self) -> usize {
         match self {
-            Self::U8 => 1,
+            Self::U8 | Self::MuLaw | Self::ALaw => 1,
             Self::I16 => 2,
             Self::I24 => 3,
             Self::I32 | Self::F32 => 4,
+            Self::F64 => 8,
         }
     }
 
@@ -102,8 +108,35 @@ impl PcmEncoding {
             Self::I24 => i32::from_le_bytes([0, b[0], b[1], b[2]]) as f32 / I32_FULL_SCALE,
             Self::I32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / I32_FULL_SCALE,
             Self::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            Self::F64 => {
+                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+            }
+            Self::MuLaw => f32::from(mu_law(b[0])) / 32_768.0,
+            Self::ALaw => f32::from(a_law(b[0])) / 32_768.0,
         }
     }
+}
+
+/// ITU-T G.711 µ-law expansion to 16-bit linear (largest magnitude 32124).
+fn mu_law(byte: u8) -> i16 {
+    let u = !byte;
+    let exponent = (u >> 4) & 0x07;
+    let mantissa = i16::from(u & 0x0F);
+    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
+    if u & 0x80 != 0 { -magnitude } else { magnitude }
+}
+
+/// ITU-T G.711 A-law expansion to 16-bit linear (largest magnitude 32256).
+fn a_law(byte: u8) -> i16 {
+    let a = byte ^ 0x55;
+    let exponent = (a >> 4) & 0x07;
+    let mantissa = i16::from(a & 0x0F);
+    let magnitude = match exponent {
+        0 => (mantissa << 4) + 8,
+        e => ((mantissa << 4) + 0x108) << (e - 1),
+    };
+    // In A-law a set sign bit means positive.
+    if a & 0x80 != 0 { magnitude } else { -magnitude }
 }
 
 /// What the `fmt ` chunk of a WAV file says.
@@ -444,6 +477,9 @@ fn open_wav(path: &Path, file: File) -> Result<(Opened, Option<String>), AudioEr
             _ => PcmEncoding::I32,
         },
         (3, 4) if bits == 32 => PcmEncoding::F32,
+        (3, 8) if bits == 64 => PcmEncoding::F64,
+        (6, 1) if bits == 8 => PcmEncoding::ALaw,
+        (7, 1) if bits == 8 => PcmEncoding::MuLaw,
         (1, _) => {
             return Err(unsupported(
                 path,
