@@ -755,3 +755,45 @@ fn chunks_around_fmt_and_data_are_skipped() {
     assert_eq!(out, [100.0 / 32_768.0, -200.0 / 32_768.0, 300.0 / 32_768.0]);
     assert_eq!(f.repaired_header(), None);
 }
+
+/// An RF64 (or BW64) file as recorders write them past 4 GiB: the 32-bit
+/// sizes hold 0xFFFFFFFF and the real ones sit in a `ds64` chunk.
+fn rf64(magic: &[u8; 4], ds64_data_size: u64, samples: &[i16]) -> Vec<u8> {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let plain = raw_wav(1, 1, 16_000, 16, None, &data);
+    let mut out = magic.to_vec();
+    out.extend(u32::MAX.to_le_bytes());
+    out.extend(b"WAVEds64");
+    out.extend(28u32.to_le_bytes());
+    out.extend(0u64.to_le_bytes()); // RIFF size: not checked
+    out.extend(ds64_data_size.to_le_bytes());
+    out.extend((samples.len() as u64).to_le_bytes());
+    out.extend(0u32.to_le_bytes()); // no table
+    out.extend(&plain[12..40]); // fmt chunk, "data"
+    out.extend(u32::MAX.to_le_bytes());
+    out.extend(data);
+    out
+}
+
+#[test]
+fn rf64_and_bw64_take_the_data_size_from_ds64() {
+    let dir = TempDir::new().unwrap();
+    let samples = [1000i16, -2000, 3000, -4000];
+    let want: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32_768.0).collect();
+    for magic in [b"RF64", b"BW64"] {
+        let name = format!("{}.wav", String::from_utf8_lossy(magic));
+        let path = dir.path().join(&name);
+        // ds64 says 3 samples: the fourth is after the data chunk.
+        std::fs::write(&path, rf64(magic, 6, &samples)).unwrap();
+        let mut f = AudioFile::open(&path, ChannelMode::Mix).unwrap();
+        assert_eq!(f.total_frames(), Some(3), "{name}");
+        assert_eq!(f.repaired_header(), None, "{name}");
+        assert_eq!(read_all(&mut f).unwrap(), want[..3], "{name}");
+    }
+    // A ds64 size never filled in: read to the end, with a note.
+    let path = dir.path().join("unfinished-rf64.wav");
+    std::fs::write(&path, rf64(b"RF64", 0, &samples)).unwrap();
+    let mut f = AudioFile::open(&path, ChannelMode::Mix).unwrap();
+    assert!(f.repaired_header().is_some());
+    assert_eq!(read_all(&mut f).unwrap(), want);
+}

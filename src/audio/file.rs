@@ -186,17 +186,14 @@ impl AudioFile {
             });
         } else if magic.starts_with(b"fLaC") {
             open_flac(path, file)?
-        } else if magic.starts_with(b"RIFF") && magic.get(8..12) == Some(b"WAVE") {
+        } else if matches!(magic.get(..4), Some(b"RIFF" | b"RF64" | b"BW64"))
+            && magic.get(8..12) == Some(b"WAVE")
+        {
             let (opened, note) = open_wav(path, file)?;
             repaired = note;
             opened
         } else if magic.starts_with(b"RIFF") && magic.len() < 12 {
             return Err(corrupt(path, "WAV", "the RIFF header is cut short"));
-        } else if magic.starts_with(b"RF64") {
-            return Err(AudioError::UnsupportedEncoding {
-                path: path.to_owned(),
-                encoding: "RF64 (WAV over 4 GiB); split the recording".into(),
-            });
         } else {
             return Err(AudioError::NotAudio {
                 path: path.to_owned(),
@@ -460,7 +457,7 @@ fn open_wav(path: &Path, file: File) -> Result<(Opened, Option<String>), AudioEr
     };
     let file_len = file.metadata().map_err(io_err)?.len();
     let mut reader = BufReader::new(file);
-    let (fmt, declared) = read_wav_header(path, &mut reader)?;
+    let (fmt, size) = read_wav_header(path, &mut reader)?;
     check_rate_and_channels(path, fmt.rate, u32::from(fmt.channels))?;
     check_frame_layout(path, &fmt)?;
     let tag = match (fmt.tag, fmt.sub_tag) {
@@ -492,7 +489,7 @@ fn open_wav(path: &Path, file: File) -> Result<(Opened, Option<String>), AudioEr
 
     let block = u64::from(container) * u64::from(fmt.channels);
     let data_start = reader.stream_position().map_err(io_err)?;
-    let (data_bytes, repaired) = data_extent(path, declared, file_len - data_start, block)?;
+    let (data_bytes, repaired) = data_extent(path, size, file_len - data_start, block)?;
     let frames = data_bytes / block;
     Ok((
         (
@@ -530,32 +527,33 @@ fn check_frame_layout(path: &Path, fmt: &WavFormat) -> Result<(), AudioError> {
     Err(corrupt(path, "WAV", &detail))
 }
 
-/// Bytes of sample data to read, from the data chunk's declared size and
-/// the bytes that follow the header. Recorders write the size last, after
-/// the samples: one that lost power, or a writer that streamed, leaves 0 or
-/// the placeholder 0xFFFFFFFF. Then the samples run to the end of the file,
-/// which is read (whole frames only) with a note saying so, rather than
-/// discarding a recording that is all there. A declared size beyond the
-/// end of the file is a file cut short, reported when reading reaches it.
+/// Bytes of sample data to read, from the data chunk's size and the bytes
+/// that follow the header. Recorders write the size last, after the
+/// samples: one that lost power, or a writer that streamed, leaves it
+/// unwritten. Then the samples run to the end of the file, which is read
+/// (whole frames only) with a note saying so, rather than discarding a
+/// recording that is all there. A declared size beyond the end of the file
+/// is a file cut short, reported when reading reaches it.
 fn data_extent(
     path: &Path,
-    declared: u32,
+    size: DataSize,
     after_header: u64,
     block: u64,
 ) -> Result<(u64, Option<String>), AudioError> {
-    if declared != 0 && declared != u32::MAX {
-        if !u64::from(declared).is_multiple_of(block) {
+    let placeholder = match size {
+        DataSize::Declared(bytes) if !bytes.is_multiple_of(block) => {
             return Err(corrupt(
                 path,
                 "WAV",
                 &format!(
-                    "the data chunk's {declared} bytes are not a whole number of \
+                    "the data chunk's {bytes} bytes are not a whole number of \
                      {block}-byte sample frames"
                 ),
             ));
         }
-        return Ok((u64::from(declared), None));
-    }
+        DataSize::Declared(bytes) => return Ok((bytes, None)),
+        DataSize::Unwritten(placeholder) => placeholder,
+    };
     let whole = after_header - after_header % block;
     if whole == 0 {
         return Err(AudioError::Empty {
@@ -564,7 +562,7 @@ fn data_extent(
         });
     }
     let note = format!(
-        "the WAV header's data size was never written (it reads {declared:#x}), as when a \
+        "the WAV header's data size was never written (it reads {placeholder:#x}), as when a \
          recorder stops mid-file; reading the {} sample frames up to the end of the file",
         whole / block
     );
@@ -617,15 +615,30 @@ fn header_error(path: &Path, e: io::Error, detail: &str) -> AudioError {
     }
 }
 
-/// Walks the RIFF chunks, parses `fmt ` and stops at the first byte of the
-/// data chunk; returns the format and the data size the header declares.
-fn read_wav_header(path: &Path, r: &mut BufReader<File>) -> Result<(WavFormat, u32), AudioError> {
+/// The size of the data chunk, as the header gives it.
+#[derive(Debug, Clone, Copy)]
+enum DataSize {
+    /// Bytes, from the data chunk or, in RF64 / BW64 files over 4 GiB, from
+    /// their `ds64` chunk.
+    Declared(u64),
+    /// The 32-bit size field still holds what writers put there before the
+    /// samples are written (0 or 0xFFFFFFFF).
+    Unwritten(u32),
+}
+
+/// Walks the RIFF chunks, parses `fmt ` (and `ds64`) and stops at the first
+/// byte of the data chunk; returns the format and the data size.
+fn read_wav_header(
+    path: &Path,
+    r: &mut BufReader<File>,
+) -> Result<(WavFormat, DataSize), AudioError> {
     const BEFORE_FMT: &str = "the header ends before the fmt chunk is complete";
     const BEFORE_DATA: &str = "the header is cut short before the data chunk";
     let mut riff = [0u8; 12];
     r.read_exact(&mut riff)
         .map_err(|e| header_error(path, e, BEFORE_FMT))?;
     let mut format = None;
+    let mut ds64_data = None;
     loop {
         let missing = if format.is_none() {
             BEFORE_FMT
@@ -649,9 +662,26 @@ fn read_wav_header(path: &Path, r: &mut BufReader<File>) -> Result<(WavFormat, u
                 r.seek_relative(padded - body.len() as i64)
                     .map_err(cut_short)?;
             }
+            b"ds64" => {
+                // riff size, data size, sample count (u64 each), then a table.
+                if len < 24 {
+                    return Err(corrupt(path, "WAV", &format!("ds64 chunk of {len} bytes")));
+                }
+                let mut body = [0u8; 24];
+                r.read_exact(&mut body).map_err(cut_short)?;
+                let mut data = [0u8; 8];
+                data.copy_from_slice(&body[8..16]);
+                ds64_data = Some(u64::from_le_bytes(data));
+                r.seek_relative(padded - 24).map_err(cut_short)?;
+            }
             b"data" => {
+                let size = match (len, ds64_data) {
+                    (u32::MAX, Some(big)) if big > 0 => DataSize::Declared(big),
+                    (0 | u32::MAX, _) => DataSize::Unwritten(len),
+                    _ => DataSize::Declared(u64::from(len)),
+                };
                 return match format {
-                    Some(format) => Ok((format, len)),
+                    Some(format) => Ok((format, size)),
                     None => Err(corrupt(
                         path,
                         "WAV",
