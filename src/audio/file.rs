@@ -489,7 +489,8 @@ fn open_wav(path: &Path, file: File) -> Result<(Opened, Option<String>), AudioEr
 
     let block = u64::from(container) * u64::from(fmt.channels);
     let data_start = reader.stream_position().map_err(io_err)?;
-    let (data_bytes, repaired) = data_extent(path, size, file_len - data_start, block)?;
+    let (data_bytes, repaired) =
+        data_extent(path, size, file_len.saturating_sub(data_start), block)?;
     let frames = data_bytes / block;
     Ok((
         (
