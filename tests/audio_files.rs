@@ -421,6 +421,14 @@ fn not_audio() {
     }
 }
 
+/// ADPCM's fmt fields as encoders write them: 256-byte blocks, and a byte
+/// rate that is not the sample rate times the block size.
+fn adpcm_blocks(mut wav: Vec<u8>) -> Vec<u8> {
+    wav[28..32].copy_from_slice(&8_110u32.to_le_bytes());
+    wav[32..34].copy_from_slice(&256u16.to_le_bytes());
+    wav
+}
+
 #[test]
 fn unsupported_encodings() {
     let dir = TempDir::new().unwrap();
@@ -444,6 +452,11 @@ fn unsupported_encodings() {
             "adpcm.wav",
             raw_wav(2, 1, 16_000, 4, None, &[0; 80]),
             "ADPCM",
+        ),
+        (
+            "ima-adpcm.wav",
+            adpcm_blocks(raw_wav(0x11, 1, 16_000, 4, None, &[0; 512])),
+            "IMA ADPCM",
         ),
     ];
     for (name, bytes, what) in cases {

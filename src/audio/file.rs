@@ -459,11 +459,15 @@ fn open_wav(path: &Path, file: File) -> Result<(Opened, Option<String>), AudioEr
     let mut reader = BufReader::new(file);
     let (fmt, size) = read_wav_header(path, &mut reader)?;
     check_rate_and_channels(path, fmt.rate, u32::from(fmt.channels))?;
-    check_frame_layout(path, &fmt)?;
     let tag = match (fmt.tag, fmt.sub_tag) {
         (0xFFFE, Some(sub)) => sub,
         (tag, _) => tag,
     };
+    // Only uncompressed and G.711 frames have this layout; compressed
+    // encodings (ADPCM, MPEG) have their own and are refused by name below.
+    if matches!(tag, 1 | 3 | 6 | 7) {
+        check_frame_layout(path, &fmt)?;
+    }
     let container = fmt.block_align.checked_div(fmt.channels).unwrap_or(0);
     let bits = fmt.valid_bits.filter(|&b| b > 0).unwrap_or(fmt.bits);
     let encoding = match (tag, container) {
