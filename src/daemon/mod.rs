@@ -172,17 +172,20 @@ pub fn run(config: Config, options: RunOptions) -> Result<()> {
     let config_drain_s = control.config.mqtt.drain_timeout_s;
     let ControlLoop { sink_tx, mqtt, .. } = control;
     drop(sink_tx);
-    if let Some(mqtt) = mqtt {
-        // Publishes `stopped` and gives the broker a moment to take what is
-        // spooled; whatever is left goes out after the next start.
-        mqtt.shutdown(Duration::from_secs_f64(config_drain_s));
-    }
     let deadline = outcome
         .as_ref()
         .map_or_else(|_| Instant::now(), |(_, d)| *d)
         + STOP_DEADLINE;
-    wait_until_finished(&sink_thread, deadline)
-        .context("the outputs did not finish writing in time")?;
+    // The outputs first: the last events (the ends of calls the stream's
+    // end closed) must be in the MQTT spool before `stopped` goes out.
+    let outputs = wait_until_finished(&sink_thread, deadline)
+        .context("the outputs did not finish writing in time");
+    if let Some(mqtt) = mqtt {
+        // Publishes what is spooled, then `stopped`, as long as the broker
+        // keeps up; whatever is left goes out after the next start.
+        mqtt.shutdown(Duration::from_secs_f64(config_drain_s));
+    }
+    outputs?;
     if let Some(thread) = &evidence_thread
         && wait_until_finished(thread, deadline + EVIDENCE_GRACE).is_err()
     {

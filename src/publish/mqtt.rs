@@ -1196,6 +1196,24 @@ impl Publisher {
     /// Clean end of a connection: `stopped` (daemon), wait for the acks
     /// until `deadline`, DISCONNECT. True when nothing was left in flight.
     async fn stop(&mut self, s: &mut Session, deadline: Instant) -> bool {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        // What the outputs handed over before the stop (the last calls'
+        // ends) goes out before `stopped`, while there is time: a station
+        // that stops for good would otherwise hold them until it starts
+        // again. Each acknowledgement refills the window from the spool, so
+        // nothing is left once nothing is in flight.
+        if self.fill(s).is_ok() {
+            while s.inflight > 0 {
+                let event = tokio::select! {
+                    event = s.events.recv() => event,
+                    _ = tokio::time::sleep_until(deadline) => break,
+                };
+                let Some(Ok(event)) = event else { break };
+                if self.on_event(s, event).is_err() {
+                    break;
+                }
+            }
+        }
         // What is in flight may still be acknowledged; nothing new goes out.
         s.closing = true;
         if let Role::Daemon(info) = &self.role {
@@ -1214,7 +1232,6 @@ impl Publisher {
         } else {
             s.stopped_acked = true;
         }
-        let deadline = tokio::time::Instant::from_std(deadline);
         let mut clean = s.stopped_acked && s.inflight == 0;
         while !clean {
             let event = tokio::select! {
