@@ -694,11 +694,12 @@ impl MqttHandle {
         }
     }
 
-    /// Stops publishing: the daemon publishes `stopped` (retained), waits
-    /// up to `timeout` for the broker to acknowledge it and what was in
-    /// flight, then disconnects cleanly so the broker does not send the
-    /// `offline` will. Unacknowledged records stay in the spool for the next
-    /// start. True when everything in flight was acknowledged.
+    /// Stops publishing: within `timeout`, sends what is still spooled (a
+    /// connected publisher), then publishes `stopped` (retained) and waits
+    /// for the broker to acknowledge it and what was in flight, then
+    /// disconnects cleanly so the broker does not send the `offline` will.
+    /// Unacknowledged records stay in the spool for the next start. True
+    /// when everything in flight was acknowledged.
     pub fn shutdown(mut self, timeout: Duration) -> bool {
         self.stop(timeout)
     }
