@@ -1194,6 +1194,27 @@ impl Publisher {
         Ok(())
     }
 
+    /// Handles the connection's events until `done` holds, `deadline`
+    /// passes or the link fails; returns whether `done` holds.
+    async fn pump_until(
+        &mut self,
+        s: &mut Session,
+        deadline: tokio::time::Instant,
+        done: fn(&Session) -> bool,
+    ) -> bool {
+        while !done(s) {
+            let event = tokio::select! {
+                event = s.events.recv() => event,
+                _ = tokio::time::sleep_until(deadline) => break,
+            };
+            let Some(Ok(event)) = event else { break };
+            if self.on_event(s, event).is_err() {
+                break;
+            }
+        }
+        done(s)
+    }
+
     /// Clean end of a connection: `stopped` (daemon), wait for the acks
     /// until `deadline`, DISCONNECT. True when nothing was left in flight.
     async fn stop(&mut self, s: &mut Session, deadline: Instant) -> bool {
@@ -1204,16 +1225,7 @@ impl Publisher {
         // again. Each acknowledgement refills the window from the spool, so
         // nothing is left once nothing is in flight.
         if self.fill(s).is_ok() {
-            while s.inflight > 0 {
-                let event = tokio::select! {
-                    event = s.events.recv() => event,
-                    _ = tokio::time::sleep_until(deadline) => break,
-                };
-                let Some(Ok(event)) = event else { break };
-                if self.on_event(s, event).is_err() {
-                    break;
-                }
-            }
+            self.pump_until(s, deadline, |s| s.inflight == 0).await;
         }
         // What is in flight may still be acknowledged; nothing new goes out.
         s.closing = true;
@@ -1233,18 +1245,9 @@ impl Publisher {
         } else {
             s.stopped_acked = true;
         }
-        let mut clean = s.stopped_acked && s.inflight == 0;
-        while !clean {
-            let event = tokio::select! {
-                event = s.events.recv() => event,
-                _ = tokio::time::sleep_until(deadline) => break,
-            };
-            let Some(Ok(event)) = event else { break };
-            if self.on_event(s, event).is_err() {
-                break;
-            }
-            clean = s.stopped_acked && s.inflight == 0;
-        }
+        let clean = self
+            .pump_until(s, deadline, |s| s.stopped_acked && s.inflight == 0)
+            .await;
         if s.client.try_disconnect().is_ok() {
             // Wait for the DISCONNECT to be written, so the broker knows the
             // goodbye was deliberate and keeps the will to itself.
