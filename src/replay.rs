@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
 
-use crate::audio::{AudioFile, ChannelMode};
+use crate::audio::{AudioFile, ChannelMode, ClipMeter};
 use crate::clock;
 use crate::config::{ChannelSelect, Config};
 use crate::detect::{CallPhase, CallRecord, StreamContext};
@@ -432,6 +432,7 @@ impl FileJob<'_, '_> {
             observer.begin_file(path, &ctx, &manifest, rate)?;
         }
         let mut samples = Vec::with_capacity(READ_CHUNK);
+        let mut clipping = ClipMeter::default();
         let mut out = DetectorOutput::default();
         let chunk = (READ_CHUNK as u64 * u64::from(rate) / 16_000).max(256) as usize;
         // A decode error mid-file still flushes the detector, so calls heard
@@ -441,6 +442,7 @@ impl FileJob<'_, '_> {
             match audio.read(&mut samples, chunk) {
                 Ok(0) => break Ok(()),
                 Ok(n) => {
+                    clipping.push(&samples);
                     for observer in self.observers.iter_mut() {
                         observer.samples(&samples);
                     }
@@ -456,6 +458,9 @@ impl FileJob<'_, '_> {
         detector.finish(&mut *self.model, &mut out)?;
         self.deliver(&out, &ctx, &mut outputs, report)?;
         report.audio_s = detector.samples_in() as f64 / f64::from(rate.max(1));
+        if let Some(warning) = clipping.warning() {
+            report.warn(warning);
+        }
         *times = detector.stage_times();
         if let Some(raven) = outputs.raven.as_mut() {
             raven.close()?;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::audio::ClipMeter;
 use crate::evidence::EvidenceReport;
 use crate::model::{ModelError, WindowModel};
 
@@ -30,6 +31,9 @@ pub struct StatsReport {
     pub ring_fill_max: f64,
     /// Processing time per second of audio over the interval (< 1 keeps up).
     pub real_time_factor: f64,
+    /// Share of the interval's samples at full scale: from 0.01 on, the
+    /// recorder's gain is too high and calls are being missed.
+    pub clipped_fraction: f64,
     /// Inference windows run over the interval.
     pub windows: u64,
     /// Median inference time per window over the interval, ms.
@@ -55,7 +59,7 @@ impl StatsReport {
     pub fn log_line(&self) -> String {
         let mut line = format!(
             "stats: up {:.0} s, audio {:.1} s, dropped {} samples, deaf {:.1} s, \
-             device restarts {}, xruns {}, ring max {:.0}%, real-time factor {:.4}, \
+             device restarts {}, xruns {}, ring max {:.0}%, clipped {:.1}%, real-time factor {:.4}, \
              {} windows, inference p50 {:.2} ms p95 {:.2} ms, open calls {}, events {}, \
              clock drift {:.3} s, re-anchored {}",
             self.uptime_s,
@@ -65,6 +69,7 @@ impl StatsReport {
             self.device_restarts,
             self.device_xruns,
             self.ring_fill_max * 100.0,
+            self.clipped_fraction * 100.0,
             self.real_time_factor,
             self.windows,
             self.inference_ms_p50,
@@ -110,6 +115,10 @@ pub struct ProcessingStats {
     pub interval_busy: Duration,
     /// Per-window inference times of this interval, ms.
     pub interval_inference_ms: Vec<f32>,
+    /// Samples at full scale in this interval.
+    pub interval_clipping: ClipMeter,
+    /// The input being analysed (`device NAME`, `file PATH`), for warnings.
+    pub input: String,
 }
 
 impl ProcessingStats {

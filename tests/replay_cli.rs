@@ -346,6 +346,46 @@ fn model_command_describes_the_default_model() {
     );
 }
 
+/// The first 12 s of the demo with `gain` applied in 16 bits, so whatever
+/// goes past full scale is clipped as a recorder would clip it.
+fn demo_with_gain(path: &Path, gain: f32) {
+    let (spec, samples) = demo_samples();
+    let mut writer = hound::WavWriter::create(path, spec).expect("create wav");
+    for &x in samples.iter().take((spec.sample_rate * 12) as usize) {
+        let y = (f32::from(x) * gain).clamp(-32768.0, 32767.0);
+        writer.write_sample(y as i16).expect("write sample");
+    }
+    writer.finalize().expect("finalize");
+}
+
+#[test]
+fn clipped_recordings_are_warned_about_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (hot, ok) = (dir.path().join("hot.wav"), dir.path().join("ok.wav"));
+    // The demo's first 12 s peak at a fifth of full scale: +46 dB puts
+    // most of their samples there, the original none.
+    demo_with_gain(&hot, 200.0);
+    demo_with_gain(&ok, 1.0);
+    let out = rumbled(&["replay", s(&hot), s(&ok), "-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warnings: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("at full scale"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", stderr(&out));
+    assert!(
+        warnings[0].contains("hot.wav") && warnings[0].contains("lower the recorder's input gain"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        stderr(&out).contains("2 files (1 with warnings)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// `seconds` of the demo, decimated (without a filter: only the rate
 /// matters here) to `rate` Hz.
 fn demo_at_rate(path: &Path, rate: u32, seconds: u32) {

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod file;
+pub mod level;
 pub mod resample;
 pub mod source;
 
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use file::{AudioFile, ChannelMode};
+pub use level::ClipMeter;
 pub use resample::StreamResampler;
 
 /// Why audio could not be read or converted. Every file error names the file

@@ -426,14 +426,19 @@ impl ControlLoop {
         }
     }
 
-    /// The health figures now, closing the stats interval.
-    fn report(&self) -> StatsReport {
+    /// The health figures now, closing the stats interval, and the
+    /// warning for an input that clipped over it.
+    fn report(&self) -> (StatsReport, Option<String>) {
         let ring = &self.ring_counters;
         let capacity = ring.capacity.load(Ordering::Relaxed).max(1);
         let high_water = ring.high_water.swap(0, Ordering::Relaxed);
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let (real_time_factor, windows, p50, p95) = stats.take_interval();
-        StatsReport {
+        let clipping = std::mem::take(&mut stats.interval_clipping);
+        let clip_warning = clipping
+            .warning()
+            .map(|warning| format!("{}: {warning}", stats.input));
+        let report = StatsReport {
             uptime_s: self.started.elapsed().as_secs_f64(),
             samples_in: ring.samples.load(Ordering::Relaxed),
             audio_s: stats.audio_s,
@@ -442,6 +447,7 @@ impl ControlLoop {
             device_restarts: self.capture_counters.lost.load(Ordering::Relaxed),
             device_xruns: self.capture_counters.xruns.load(Ordering::Relaxed),
             ring_fill_max: high_water as f64 / capacity as f64,
+            clipped_fraction: clipping.fraction(),
             real_time_factor,
             windows,
             inference_ms_p50: p50,
@@ -454,12 +460,16 @@ impl ControlLoop {
                 .evidence
                 .as_ref()
                 .map(|r| *r.lock().unwrap_or_else(|e| e.into_inner())),
-        }
+        };
+        (report, clip_warning)
     }
 
     fn log_stats(&self) {
-        let report = self.report();
+        let (report, clip_warning) = self.report();
         tracing::info!("{}", report.log_line());
+        if let Some(warning) = clip_warning {
+            tracing::warn!("{warning}");
+        }
         if let Some(mqtt) = &self.mqtt {
             let payload = serde_json::json!({ "health": report, "mqtt": mqtt.stats() });
             if let Err(e) = mqtt.publish_stats(&payload) {

@@ -21,6 +21,7 @@ use super::early::EarlyStarts;
 use super::evidence::EvidenceFeed;
 use super::notify::Notifier;
 use super::sinks::SinkFeeder;
+use crate::audio::ClipMeter;
 use crate::audio::capture::CaptureCounters;
 use crate::audio::source::{ReadOutcome, Segment};
 use crate::detect::{CallRecord, EndpointConfig, StreamContext};
@@ -122,6 +123,7 @@ impl Processing {
             out: DetectorOutput::default(),
             records: Vec::new(),
             times_ms: Vec::new(),
+            clipping: ClipMeter::default(),
         };
         let mut current: Option<Stream> = None;
         let mut buf = Vec::with_capacity(MAX_CHUNK);
@@ -224,6 +226,7 @@ impl Processing {
         if let Some(warning) = self.manifest.input_rate_warning(segment.rate) {
             tracing::warn!("{} {}: {warning}", segment.kind, segment.name);
         }
+        self.lock_stats().input = format!("{} {}", segment.kind, segment.name);
         let ctx = StreamContext::new(&self.manifest, &self.station, segment.kind, &segment.name);
         let detector = self.new_detector(segment.rate)?;
         Ok(Stream {
@@ -343,6 +346,7 @@ impl Processing {
         if let Some(evidence) = self.evidence.as_mut() {
             evidence.samples(buf);
         }
+        state.clipping.push(buf);
         let started = Instant::now();
         state.out.clear();
         {
@@ -432,6 +436,9 @@ impl Processing {
         stats.events += published;
         stats.open_calls = stream.detector.open_calls();
         stats.interval_inference_ms.append(&mut state.times_ms);
+        stats
+            .interval_clipping
+            .add(std::mem::take(&mut state.clipping));
         Ok(())
     }
 
@@ -488,4 +495,6 @@ struct State {
     out: DetectorOutput,
     records: Vec<CallRecord>,
     times_ms: Vec<f32>,
+    /// Samples at full scale since the last delivery to the stats.
+    clipping: ClipMeter,
 }
