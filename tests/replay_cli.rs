@@ -366,24 +366,23 @@ fn clipped_recordings_are_warned_about_by_name() {
     // most of their samples there, the original none.
     demo_with_gain(&hot, 200.0);
     demo_with_gain(&ok, 1.0);
-    let out = rumbled(&["replay", s(&hot), s(&ok), "-q"]);
+    let warning = the_one_warning(&hot, &ok, "at full scale");
+    assert!(
+        warning.contains("hot.wav") && warning.contains("lower the recorder's input gain"),
+        "{warning}"
+    );
+}
+
+/// Replays `warned` and `clean` in one batch; the one warning line that
+/// contains `needle`, after checking the summary counts one file warned.
+fn the_one_warning(warned: &Path, clean: &Path, needle: &str) -> String {
+    let out = rumbled(&["replay", s(warned), s(clean), "-q"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let warnings: Vec<String> = stderr(&out)
-        .lines()
-        .filter(|l| l.contains("at full scale"))
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(warnings.len(), 1, "{}", stderr(&out));
-    assert!(
-        warnings[0].contains("hot.wav") && warnings[0].contains("lower the recorder's input gain"),
-        "{}",
-        warnings[0]
-    );
-    assert!(
-        stderr(&out).contains("2 files (1 with warnings)"),
-        "{}",
-        stderr(&out)
-    );
+    let log = stderr(&out);
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(needle)).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(log.contains("2 files (1 with warnings)"), "{log}");
+    warnings[0].to_owned()
 }
 
 /// `seconds` of the demo, decimated (without a filter: only the rate
@@ -408,23 +407,10 @@ fn recordings_below_the_models_training_rates_are_warned_about_by_name() {
     let (low, ok) = (dir.path().join("low-1k.wav"), dir.path().join("ok-2k.wav"));
     demo_at_rate(&low, 1000, 12);
     demo_at_rate(&ok, 2000, 12);
-    let out = rumbled(&["replay", s(&low), s(&ok), "-q"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let warnings: Vec<String> = stderr(&out)
-        .lines()
-        .filter(|l| l.contains("lowest recorder rate"))
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(warnings.len(), 1, "{}", stderr(&out));
+    let warning = the_one_warning(&low, &ok, "lowest recorder rate");
     assert!(
-        stderr(&out).contains("2 files (1 with warnings)"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        warnings[0].contains("low-1k.wav") && warnings[0].contains("1000 Hz is below 2000 Hz"),
-        "{}",
-        warnings[0]
+        warning.contains("low-1k.wav") && warning.contains("1000 Hz is below 2000 Hz"),
+        "{warning}"
     );
 }
 
