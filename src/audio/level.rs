@@ -2,20 +2,20 @@
 //! too high flattens loud calls, and its own noise, into square waves; the
 //! default model, trained mostly on unclipped sound, misses many calls in
 //! such a recording (models/README.md, "Recorder gain and clipping"), and
-//! nothing else would tell the user why a season's recordings are quiet.
+//! nothing else would tell the user why a season's recordings hold so few.
 
 /// A sample at least this close to full scale counts as clipped. Not 1.0:
 /// the top codes of 8-bit and G.711 recordings decode to 0.98-0.99, and
 /// some converters stop a code or two short of full scale.
-pub const CLIP_LEVEL: f32 = 0.98;
+const CLIP_LEVEL: f32 = 0.98;
 
 /// The share of clipped samples from which a recording is reported: the
 /// development scenes found 93 % of their calls below 1 %, 88 % at 1-3 %
 /// and 73 % at 3-10 %.
-pub const CLIP_WARN_FRACTION: f64 = 0.01;
+const CLIP_WARN_FRACTION: f64 = 0.01;
 
 /// Counts clipped samples over a stream, for a warning at its end.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct ClipMeter {
     samples: u64,
     clipped: u64,
@@ -46,19 +46,15 @@ impl ClipMeter {
 
     /// What to tell the user when the samples clip enough to cost calls.
     pub fn warning(&self) -> Option<String> {
-        clip_warning(self.fraction())
+        let fraction = self.fraction();
+        (fraction >= CLIP_WARN_FRACTION).then(|| {
+            format!(
+                "{:.1} % of the samples are at full scale: the recorder clips, and calls in \
+                 clipped sound are often missed; lower the recorder's input gain",
+                fraction * 100.0
+            )
+        })
     }
-}
-
-/// The warning for a share of samples at full scale, when it costs calls.
-pub fn clip_warning(fraction: f64) -> Option<String> {
-    (fraction >= CLIP_WARN_FRACTION).then(|| {
-        format!(
-            "{:.1} % of the samples are at full scale: the recorder clips, and calls in \
-             clipped sound are often missed; lower the recorder's input gain",
-            fraction * 100.0
-        )
-    })
 }
 
 #[cfg(test)]
