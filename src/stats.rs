@@ -29,11 +29,11 @@ pub struct StatsReport {
     pub device_xruns: u64,
     /// Highest ring occupancy over the interval, as a fraction of its size.
     pub ring_fill_max: f64,
-    /// Processing time per second of audio over the interval (< 1 keeps up).
-    pub real_time_factor: f64,
     /// Share of the interval's samples at full scale: from 0.01 on, the
     /// recorder's gain is too high and calls are being missed.
     pub clipped_fraction: f64,
+    /// Processing time per second of audio over the interval (< 1 keeps up).
+    pub real_time_factor: f64,
     /// Inference windows run over the interval.
     pub windows: u64,
     /// Median inference time per window over the interval, ms.
