@@ -6,10 +6,10 @@
 
 Writes models/<name>.onnx and models/<name>.json (sha256 of the .onnx filled in),
 then checks with onnxruntime that the graph matches PyTorch within 1e-5 at
-batch 1 and 2 and at 998, 500 and 37 frames.
+batch 1 and 2 and at 1998, 998, 500, 37 and 16 frames.
 
 Checkpoint format (torch.save dict): config (EdgeAST kwargs), state_dict,
-mean, std, labels, provenance.
+mean, std, labels, provenance, and window_frames (the manifest's; 998 if absent).
 """
 import argparse
 import json
@@ -50,7 +50,7 @@ def verify(model: torch.nn.Module, path: str, tol: float = 1e-5) -> float:
     rng = np.random.default_rng(1)
     worst = 0.0
     for b in (1, 2):
-        for t in (998, 500, 37, 16):
+        for t in (1998, 998, 500, 37, 16):
             x = rng.standard_normal((b, t, N_MELS)).astype(np.float32)
             with torch.no_grad():
                 ref = model(torch.from_numpy(x)).numpy()
@@ -121,6 +121,7 @@ def main():
         model = build()
         mean, std, labels = AERD_MEAN, AERD_STD, LABELS
         version = args.version or "0.1.0"
+        window = 998
         prov = {"trained_on": "nothing: untrained placeholder with random initial weights "
                               f"(torch.manual_seed({args.seed})); outputs are meaningless",
                 "seeds": {"init": args.seed},
@@ -134,6 +135,8 @@ def main():
         mean, std, labels = ck["mean"], ck["std"], ck.get("labels", LABELS)
         version = args.version or ck.get("version", "1.0.0")
         prov = ck.get("provenance", {})
+        # the window the weights were trained on (train.py --window), which rumbled must use
+        window = int(ck.get("window_frames", 998))
     else:
         ap.error("give --ckpt or --random-init")
     model.eval()
@@ -151,7 +154,7 @@ def main():
     rates = prov.get("recorder_rates") or []
     min_rate = args.min_input_rate or (min(rates) if rates else None)
     m = make_manifest(onnx_path, args.name, version, mean, std, prov, labels=labels,
-                      min_input_rate=min_rate)
+                      window_frames=window, min_input_rate=min_rate)
     if args.endpoint_from:
         with open(args.endpoint_from) as f:
             tuned = json.load(f)

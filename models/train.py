@@ -214,8 +214,9 @@ def user_items(data_dir, labels, class_column, mapping, unknown, channel):
 # ----------------------------------------------------------------------------- batches
 
 class Sampler:
-    def __init__(self, items, mean, std, rng, mix_p=0.25, fmask_p=0.3):
+    def __init__(self, items, mean, std, rng, window=WINDOW, mix_p=0.25, fmask_p=0.3):
         self.items = items
+        self.window = window
         self.mean, self.std = mean, std
         self.rng = rng
         self.mix_p, self.fmask_p = mix_p, fmask_p
@@ -241,7 +242,7 @@ class Sampler:
 
     def pick(self):
         """An item and the first output frame of a crop of it."""
-        w16 = WINDOW // PATCH
+        w16 = self.window // PATCH
         if self.hard is not None and self.rng.random() < self.hard[0]:
             _, idx, p = self.hard
             i, g = idx[self.rng.choice(len(idx), p=p)]
@@ -255,12 +256,12 @@ class Sampler:
     def crop(self):
         (fb, y, _), j = self.pick()
         n16 = len(fb) // PATCH
-        w16 = WINDOW // PATCH
+        w16 = self.window // PATCH
         if n16 >= w16:
-            x = fb[j * PATCH: j * PATCH + WINDOW].astype(np.float32)
+            x = fb[j * PATCH: j * PATCH + self.window].astype(np.float32)
             t = y[j: j + w16]
         else:
-            x = np.full((WINDOW, fb.shape[1]), LOG_EPS, np.float32)
+            x = np.full((self.window, fb.shape[1]), LOG_EPS, np.float32)
             x[:n16 * PATCH] = fb[:n16 * PATCH]
             t = np.full((w16, y.shape[1]), 255, np.uint8)
             t[:n16] = y[:n16]
@@ -305,10 +306,10 @@ def average_precision(score, truth):
     return float((prec * t).sum() / t.sum())
 
 
-def windowed(model, items, mean, std):
-    """(item index, logits, targets) over each item's non-overlapping 998-frame windows."""
+def windowed(model, items, mean, std, window=WINDOW):
+    """(item index, logits, targets) over each item's non-overlapping windows."""
     model.eval()
-    w16 = WINDOW // PATCH
+    w16 = window // PATCH
     with torch.no_grad():
         for i_item, (fb, y, _) in enumerate(items):
             n16 = len(fb) // PATCH
@@ -317,7 +318,7 @@ def windowed(model, items, mean, std):
                 continue
             lgs = []
             for i in range(0, len(starts), 32):
-                xs = [(fb[j * PATCH: j * PATCH + WINDOW].astype(np.float32) - mean) / (2 * std)
+                xs = [(fb[j * PATCH: j * PATCH + window].astype(np.float32) - mean) / (2 * std)
                       for j in starts[i:i + 32]]
                 lgs.append(model(torch.from_numpy(np.stack(xs))).reshape(-1, y.shape[1]))
             lg = torch.cat(lgs)
@@ -348,10 +349,10 @@ class Ema:
             b.copy_(src)
 
 
-def validate(model, items, mean, std):
+def validate(model, items, mean, std, window=WINDOW):
     """Loss, framewise call AP and the share of background frames called a call (p > 0.5)."""
     losses, scores, truths = [], [], []
-    for _, lg, t in windowed(model, items, mean, std):
+    for _, lg, t in windowed(model, items, mean, std, window):
         losses.append(float(masked_bce(lg, t)))
         p, t = torch.sigmoid(lg).numpy(), t.numpy()
         ok = (t != 255).all(1)
@@ -364,11 +365,11 @@ def validate(model, items, mean, std):
     return float(np.mean(losses)), average_precision(s, t), false_call
 
 
-def false_calls(model, items, mean, std, threshold, margin=0):
+def false_calls(model, items, mean, std, threshold, margin=0, window=WINDOW):
     """(item index, frame, score) for every background frame the model scores above threshold
     that is more than `margin` output frames away from any call frame."""
     found = []
-    for i, lg, t in windowed(model, items, mean, std):
+    for i, lg, t in windowed(model, items, mean, std, window):
         s = call_score(torch.sigmoid(lg).numpy())
         t = t.numpy()
         bg = (t[:, 0] == 1) & (t != 255).all(1) & ~near_calls(t, margin)
@@ -487,6 +488,10 @@ def main():
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--window", type=int, default=None, metavar="FRAMES",
+                    help="fbank frames per training crop and per inference window, a multiple "
+                         f"of {PATCH} plus up to {PATCH - 1} (default: --init's, else {WINDOW} = "
+                         "10 s); longer windows let the model see whether a sound outlasts a call")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--layers", type=int, default=3)
@@ -519,6 +524,8 @@ def main():
         # read here, not first in a worker: a SystemExit there would hang the pool, and
         # the workers fork with this read already cached
         read_recordings(a.recordings)
+    if a.window is not None and a.window < PATCH:
+        ap.error(f"--window {a.window}: at least one {PATCH}-frame patch")
     if a.ema and not 0.0 < a.ema < 1.0:
         ap.error(f"--ema {a.ema}: the decay must be between 0 and 1, e.g. 0.999")
     if (a.grow_layers or a.grow_ff) and not a.init:
@@ -589,14 +596,15 @@ def main():
     nparam = sum(p.numel() for p in model.parameters())
     print(f"model {model.config}: {nparam / 1e6:.2f} M parameters", file=sys.stderr)
 
-    sampler = Sampler(train, mean, std, rng)
+    window = a.window or int((init or {}).get("window_frames", WINDOW))
+    sampler = Sampler(train, mean, std, rng, window)
     if val and init is not None:
-        vl, vap, vfc = validate(model, val, mean, std)
+        vl, vap, vfc = validate(model, val, mean, std, window)
         print(f"step 0 val {vl:.4f} AP {vap:.4f} false-call {vfc:.5f}", file=sys.stderr)
     if a.hard_negatives:
         t_mine = time.time()
         found = false_calls(model, train, mean, std, a.hard_threshold,
-                            int(round(a.hard_margin / OUT_S)))
+                            int(round(a.hard_margin / OUT_S)), window)
         sampler.add_hard_negatives(a.hard_negatives, found)
         print(f"hard negatives: {len(found)} background frames score > {a.hard_threshold:g} "
               f"(none within {a.hard_margin:g} s of a call) in "
@@ -631,7 +639,7 @@ def main():
 
     def save(path, metrics):
         torch.save({"config": model.config, "state_dict": kept().state_dict(), "mean": mean,
-                    "std": std, "labels": labels, "version": "1.0.0",
+                    "std": std, "labels": labels, "version": "1.0.0", "window_frames": window,
                     "provenance": provenance(metrics)}, path)
 
     def provenance(metrics):
@@ -687,7 +695,7 @@ def main():
             run_loss = 0.0
             metrics = {}
             if val:
-                vl, vap, vfc = validate(kept(), val, mean, std)
+                vl, vap, vfc = validate(kept(), val, mean, std, window)
                 metrics = {"val_loss": round(vl, 5), "val_call_ap": round(vap, 5),
                            "val_false_call": round(vfc, 6)}
                 msg += f" val {vl:.4f} AP {vap:.4f} false-call {vfc:.5f}"
@@ -707,7 +715,7 @@ def main():
     if val and best[1] is not None:
         print(f"best val loss {best[0]:.4f} at step {best[1]} -> {a.out}", file=sys.stderr)
     elif val:
-        print(f"warning: every validation recording is shorter than one {WINDOW}-frame window, "
+        print(f"warning: every validation recording is shorter than one {window}-frame window, "
               f"so nothing was validated; saved the last step to {a.out}", file=sys.stderr)
     else:
         print(f"saved {a.out}", file=sys.stderr)
