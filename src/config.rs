@@ -744,6 +744,26 @@ mod tests {
     }
 
     #[test]
+    fn label_minimums_set_in_the_file_replace_the_model_s() {
+        let mut config =
+            parse("[endpoint]\nlabel_min_duration_s = { cry = 0.5 }\n").expect("valid");
+        let model: Recommended =
+            serde_json::from_str(r#"{"label_min_duration_s": {"rumble": 0.96}}"#)
+                .expect("test JSON");
+        config.adopt_recommended_endpoint(&model).expect("valid");
+        assert_eq!(
+            config.endpoint.label_min_duration_s,
+            [("cry".to_owned(), 0.5)].into()
+        );
+        let mut config = parse("").expect("valid");
+        config.adopt_recommended_endpoint(&model).expect("valid");
+        assert_eq!(
+            config.endpoint.label_min_duration_s,
+            [("rumble".to_owned(), 0.96)].into()
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_named_with_the_file() {
         let err = parse("[endpoint]\nonsett = 0.4\n").unwrap_err();
         assert!(err.contains("test.toml") && err.contains("onsett"), "{err}");

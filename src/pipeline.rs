@@ -112,7 +112,7 @@ impl Detector {
             .map_err(|e| PipelineError::Setup(format!("model.hop_frames: {e}")))?;
         let endpointer = Endpointer::new(
             &cfg.endpoint,
-            classes,
+            &manifest.labels,
             manifest.background_index(),
             manifest.output_frame_seconds(),
         )?;

@@ -10,6 +10,7 @@ use rumbled::detect::{CallEvent, CallPhase, CallScore, EndReason, EndpointConfig
 #[derive(Clone, Debug)]
 struct Setup {
     cfg: EndpointConfig,
+    labels: Vec<String>,
     num_classes: usize,
     background: Option<usize>,
     frame_s: f64,
@@ -33,12 +34,35 @@ fn setup() -> impl Strategy<Value = Setup> {
         2usize..8,
         prop_oneof![Just(None), Just(Some(0)), Just(Some(usize::MAX))],
         prop_oneof![Just(0.16), 0.05f64..1.0],
+        (
+            0usize..8,
+            prop_oneof![Just(None), (0.0f64..1.0).prop_map(Some)],
+        ),
     )
         .prop_map(
-            |((onset, offset), times, one_minus, per_class, delta, num_classes, bg, frame_s)| {
+            |(
+                (onset, offset),
+                times,
+                one_minus,
+                per_class,
+                delta,
+                num_classes,
+                bg,
+                frame_s,
+                (long_class, long_frac),
+            )| {
                 let (min_onset_s, hangover_s, min_duration_s, merge_gap_s, extra) = times;
+                let labels: Vec<String> = (0..num_classes).map(|c| format!("c{c}")).collect();
                 // usize::MAX stands for "the last class".
                 let background = bg.map(|b| b.min(num_classes - 1));
+                // One call class may need to last longer, up to the maximum.
+                let long_class = long_class % num_classes;
+                let label_min_duration_s = match long_frac {
+                    Some(frac) if Some(long_class) != background => {
+                        [(labels[long_class].clone(), min_duration_s + frac * extra)].into()
+                    }
+                    _ => BTreeMap::new(),
+                };
                 let call_score = if one_minus && background.is_some() {
                     CallScore::OneMinusBackground
                 } else {
@@ -51,12 +75,14 @@ fn setup() -> impl Strategy<Value = Setup> {
                         min_onset_s,
                         hangover_s,
                         min_duration_s,
+                        label_min_duration_s,
                         merge_gap_s,
                         max_duration_s: min_duration_s + extra,
                         call_score,
                         per_class,
                         update_delta: delta,
                     },
+                    labels,
                     num_classes,
                     background,
                     frame_s,
@@ -101,15 +127,23 @@ struct Seen {
 fn check(setup: &Setup, frames: &[Vec<f32>]) -> Result<(), TestCaseError> {
     let Setup {
         cfg,
+        labels,
         num_classes,
         background,
         frame_s,
     } = setup;
     prop_assert_eq!(cfg.validate(), Ok(()));
-    let mut ep =
-        Endpointer::new(cfg, *num_classes, *background, *frame_s).expect("valid configuration");
+    let mut ep = Endpointer::new(cfg, labels, *background, *frame_s).expect("valid configuration");
     let min_frames = to_frames(cfg.min_duration_s, *frame_s).max(1);
     let max_frames = to_frames(cfg.max_duration_s, *frame_s).max(min_frames);
+    // Frames a call must span before it is announced, by label.
+    let announce_frames = |label: usize| {
+        cfg.label_min_duration_s
+            .get(&labels[label])
+            .map_or(min_frames, |&s| to_frames(s, *frame_s).max(min_frames))
+    };
+    // (track, frame) of every split: the rest of a split call starts there.
+    let mut splits = Vec::new();
 
     // Every event with the number of frames seen when it was emitted.
     let mut events: Vec<(u64, CallEvent)> = Vec::new();
@@ -140,6 +174,17 @@ fn check(setup: &Setup, frames: &[Vec<f32>]) -> Result<(), TestCaseError> {
             CallPhase::Start => {
                 // Ids are handed out in order of announcement.
                 prop_assert_eq!(ev.call, calls.len() as u64);
+                // A new call (not the rest of a split one) is announced only
+                // once it spans its label's minimum.
+                if !splits.contains(&(ev.track, ev.start_frame)) {
+                    prop_assert!(
+                        seen - ev.start_frame >= announce_frames(ev.label),
+                        "announced after {} frames, its label needs {}: {:?}",
+                        seen - ev.start_frame,
+                        announce_frames(ev.label),
+                        ev
+                    );
+                }
                 calls.insert(
                     ev.call,
                     Seen {
@@ -169,6 +214,7 @@ fn check(setup: &Setup, frames: &[Vec<f32>]) -> Result<(), TestCaseError> {
                     );
                     if ev.end_reason == Some(EndReason::Split) {
                         prop_assert_eq!(duration, max_frames);
+                        splits.push((ev.track, end));
                     }
                     call.end = Some(end);
                 }

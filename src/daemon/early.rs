@@ -74,8 +74,9 @@ impl EarlyStarts {
     /// Follows new endpointing rules (live reload).
     pub fn set_rules(&mut self, cfg: &EndpointConfig, frame_s: f64) {
         // A final start is announced once its onset run and minimum duration
-        // are final; two frames of rounding spare.
-        let confirm = ((cfg.min_onset_s + cfg.min_duration_s) / frame_s).ceil() as u64 + 2;
+        // (its label's, at the longest) are final; two frames of rounding spare.
+        let confirm =
+            ((cfg.min_onset_s + cfg.longest_min_duration_s()) / frame_s).ceil() as u64 + 2;
         self.verdict_frames = MATCH_FRAMES + confirm;
     }
 

@@ -32,7 +32,9 @@
 //!    gaps included) span `min_duration`. Merging comes first, so fragments
 //!    too short on their own still count if a merge joins them. A call that
 //!    is quiet and done waiting before reaching `min_duration` is dropped
-//!    without any event.
+//!    without any event. A label may have a longer minimum of its own
+//!    (`label_min_duration_s`): the call is then announced only once it
+//!    spans that minimum for the label its frames so far give it.
 //! 5. **Maximum duration.** Once an open call spans `max_duration +
 //!    min_duration`, it is split at `max_duration`: an end event (reason
 //!    split) for the first piece and a start event for the rest, which starts
@@ -54,7 +56,7 @@
 //! label is the call class with the highest mean (in per-class mode the
 //! track's class), the confidence its mean.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +89,12 @@ pub struct EndpointConfig {
     pub hangover_s: f64,
     /// Shorter calls are never announced.
     pub min_duration_s: f64,
+    /// Longer minimum durations for some labels (label name -> seconds),
+    /// because a class's calls may never be that short: a one-second
+    /// "rumble" is more likely an engine starting than an elephant. A call
+    /// is announced once it spans the minimum of the label its frames so
+    /// far give it (and `min_duration_s`).
+    pub label_min_duration_s: BTreeMap<String, f64>,
     /// A call confirmed within this gap after the previous call's end is
     /// merged into it.
     pub merge_gap_s: f64,
@@ -108,6 +116,7 @@ impl Default for EndpointConfig {
             min_onset_s: 0.32,
             hangover_s: 0.48,
             min_duration_s: 0.32,
+            label_min_duration_s: BTreeMap::new(),
             merge_gap_s: 0.64,
             max_duration_s: 30.0,
             call_score: CallScore::Max,
@@ -151,6 +160,19 @@ pub enum EndpointError {
     /// The model's output frame duration is unusable.
     #[error("frame duration must be a positive number of seconds, got {0}")]
     FrameDuration(f64),
+    /// `label_min_duration_s` names a label the model cannot report as a
+    /// call.
+    #[error(
+        "endpoint.label_min_duration_s names {label:?}, which is not one of the model's call \
+         labels ({})",
+        call_labels.join(", ")
+    )]
+    UnknownLabel {
+        /// The label as configured.
+        label: String,
+        /// The model's labels, background excluded.
+        call_labels: Vec<String>,
+    },
     /// A live reload tried to change something that reshapes the tracks.
     #[error("changing endpoint.{0} needs a restart")]
     NeedsRestart(&'static str),
@@ -225,6 +247,17 @@ impl EndpointConfig {
                 return invalid(key, format!("({seconds}) must be a finite time >= 0 s"));
             }
         }
+        for (label, &seconds) in &self.label_min_duration_s {
+            if !(seconds.is_finite() && seconds >= 0.0 && seconds < self.max_duration_s) {
+                return invalid(
+                    "label_min_duration_s",
+                    format!(
+                        "{label:?} ({seconds}) must be a time >= 0 s and < endpoint.max_duration_s ({})",
+                        self.max_duration_s
+                    ),
+                );
+            }
+        }
         if self.max_duration_s <= self.min_duration_s {
             return invalid(
                 "max_duration_s",
@@ -241,6 +274,14 @@ impl EndpointConfig {
             );
         }
         Ok(())
+    }
+
+    /// The longest a call may have to last before it is announced: the
+    /// minimum duration, or a longer one of some label.
+    pub fn longest_min_duration_s(&self) -> f64 {
+        self.label_min_duration_s
+            .values()
+            .fold(self.min_duration_s, |a, &b| a.max(b))
     }
 }
 
@@ -260,11 +301,15 @@ struct Rules {
     min_onset: u64,
     hangover: u64,
     min_duration: u64,
+    /// Per class: frames a call of that label must span to be announced
+    /// (at least `min_duration`).
+    label_min_duration: Vec<u64>,
     merge_gap: u64,
     max_duration: u64,
     update_delta: f32,
     score: AgnosticScore,
     per_class: bool,
+    labels: Vec<String>,
     num_classes: usize,
     background: Option<usize>,
     frame_s: f64,
@@ -273,11 +318,12 @@ struct Rules {
 impl Rules {
     fn new(
         cfg: &EndpointConfig,
-        num_classes: usize,
+        labels: &[String],
         background: Option<usize>,
         frame_s: f64,
     ) -> Result<Self, EndpointError> {
         cfg.validate()?;
+        let num_classes = labels.len();
         if !(frame_s.is_finite() && frame_s > 0.0) {
             return Err(EndpointError::FrameDuration(frame_s));
         }
@@ -304,17 +350,36 @@ impl Rules {
         };
         let frames = |seconds: f64| (seconds / frame_s).round() as u64;
         let min_duration = frames(cfg.min_duration_s).max(1);
+        let mut label_min_duration = vec![min_duration; num_classes];
+        for (label, &seconds) in &cfg.label_min_duration_s {
+            let class = labels
+                .iter()
+                .position(|l| l == label)
+                .filter(|&c| Some(c) != background)
+                .ok_or_else(|| EndpointError::UnknownLabel {
+                    label: label.clone(),
+                    call_labels: labels
+                        .iter()
+                        .enumerate()
+                        .filter(|&(c, _)| Some(c) != background)
+                        .map(|(_, l)| l.clone())
+                        .collect(),
+                })?;
+            label_min_duration[class] = frames(seconds).max(min_duration);
+        }
         Ok(Self {
             onset: cfg.onset,
             offset: cfg.offset,
             min_onset: frames(cfg.min_onset_s).max(1),
             hangover: frames(cfg.hangover_s).max(1),
             min_duration,
+            label_min_duration,
             merge_gap: frames(cfg.merge_gap_s),
             max_duration: frames(cfg.max_duration_s).max(min_duration),
             update_delta: cfg.update_delta,
             score,
             per_class: cfg.per_class,
+            labels: labels.to_vec(),
             num_classes,
             background,
             frame_s,
@@ -445,11 +510,11 @@ impl Emitter<'_> {
         });
     }
 
-    /// Starts the call `[start, end)`, giving it the next id.
-    fn announce(&mut self, track: Option<usize>, start: u64, end: u64) -> Announced {
+    /// Starts the call that begins at `start` and is summed up by `summary`,
+    /// giving it the next id.
+    fn announce(&mut self, track: Option<usize>, start: u64, summary: Summary) -> Announced {
         let id = *self.next_call;
         *self.next_call += 1;
-        let summary = self.summarize(track, start, end);
         let announced = Announced {
             id,
             label: summary.label,
@@ -563,7 +628,11 @@ impl Track {
         let mut announced = match call.announced {
             Some(announced) => announced,
             None if call.end - call.start >= rules.min_duration => {
-                em.announce(self.class, call.start, call.end)
+                let summary = em.summarize(self.class, call.start, call.end);
+                if call.end - call.start < rules.label_min_duration[summary.label] {
+                    return;
+                }
+                em.announce(self.class, call.start, summary)
             }
             None => return,
         };
@@ -577,7 +646,8 @@ impl Track {
                 EndReason::Split,
             );
             call.start = split;
-            announced = em.announce(self.class, call.start, call.end);
+            let summary = em.summarize(self.class, call.start, call.end);
+            announced = em.announce(self.class, call.start, summary);
         }
         let now = em.summarize(self.class, call.start, call.end);
         if now.label != announced.label
@@ -633,16 +703,16 @@ pub struct Endpointer {
 }
 
 impl Endpointer {
-    /// Builds an endpointer for a model with `num_classes` outputs per
-    /// frame of `frame_s` seconds; fails on an invalid configuration or one
-    /// the model cannot serve.
+    /// Builds an endpointer for a model with one output per label per frame
+    /// of `frame_s` seconds; fails on an invalid configuration or one the
+    /// model cannot serve.
     pub fn new(
         cfg: &EndpointConfig,
-        num_classes: usize,
+        labels: &[String],
         background: Option<usize>,
         frame_s: f64,
     ) -> Result<Self, EndpointError> {
-        let rules = Rules::new(cfg, num_classes, background, frame_s)?;
+        let rules = Rules::new(cfg, labels, background, frame_s)?;
         let tracks = if rules.per_class {
             rules.call_classes().map(|c| Track::new(Some(c))).collect()
         } else {
@@ -730,7 +800,7 @@ impl Endpointer {
         }
         self.rules = Rules::new(
             cfg,
-            self.rules.num_classes,
+            &self.rules.labels,
             self.rules.background,
             self.rules.frame_s,
         )?;
@@ -829,9 +899,20 @@ mod tests {
         probs
     }
 
+    /// `n` labels: "background", "rumble", then "c2", "c3", ...
+    fn labels(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|c| match c {
+                0 => "background".to_owned(),
+                1 => "rumble".to_owned(),
+                c => format!("c{c}"),
+            })
+            .collect()
+    }
+
     /// An endpointer over 1 s frames, background at 0.
     fn endpointer(cfg: &EndpointConfig) -> Endpointer {
-        Endpointer::new(cfg, CLASSES, Some(0), 1.0).expect("valid config")
+        Endpointer::new(cfg, &labels(CLASSES), Some(0), 1.0).expect("valid config")
     }
 
     /// Pushes rumble probabilities without finishing the stream.
@@ -1146,6 +1227,76 @@ mod tests {
         );
     }
 
+    /// `cfg()` with rumbles needing 6 frames to be announced.
+    fn long_rumbles() -> EndpointConfig {
+        EndpointConfig {
+            label_min_duration_s: [("rumble".to_owned(), 6.0)].into(),
+            ..cfg()
+        }
+    }
+
+    #[test]
+    fn a_label_minimum_drops_shorter_calls_of_that_label_only() {
+        // 5 frames: long enough for min_duration_s, not for a rumble.
+        let short = |class| {
+            let mut frames = vec![frame(class, 0.9); 5];
+            frames.extend(vec![frame(class, 0.0); 10]);
+            frames
+        };
+        assert!(run_frames(&long_rumbles(), &short(1)).is_empty());
+        assert_eq!(
+            calls(&run_frames(&long_rumbles(), &short(2))),
+            [(0, 5, EndReason::Quiet)]
+        );
+        assert_eq!(
+            calls(&run_frames(&cfg(), &short(1))),
+            [(0, 5, EndReason::Quiet)]
+        );
+    }
+
+    #[test]
+    fn a_call_reaching_its_label_minimum_is_announced_then_from_its_start() {
+        let mut ep = endpointer(&long_rumbles());
+        let mut out = Vec::new();
+        push_rumble(&mut ep, &[0.9; 5], &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        push_rumble(&mut ep, &[0.9], &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].phase, out[0].start_frame), (CallPhase::Start, 0));
+        push_rumble(&mut ep, &[0.0; 10], &mut out);
+        assert_eq!(calls(&out), [(0, 6, EndReason::Quiet)]);
+    }
+
+    #[test]
+    fn a_label_minimum_must_name_a_call_label() {
+        for label in ["roar", "background"] {
+            let cfg = EndpointConfig {
+                label_min_duration_s: [(label.to_owned(), 1.0)].into(),
+                ..cfg()
+            };
+            let err = Endpointer::new(&cfg, &labels(3), Some(0), 0.16).map(|_| ());
+            assert_eq!(
+                err.expect_err(label).to_string(),
+                format!(
+                    "endpoint.label_min_duration_s names \"{label}\", which is not one of the \
+                     model's call labels (rumble, c2)"
+                )
+            );
+        }
+        let too_long = EndpointConfig {
+            label_min_duration_s: [("rumble".to_owned(), 30.0)].into(),
+            ..cfg()
+        };
+        assert!(
+            too_long
+                .validate()
+                .expect_err("invalid")
+                .to_string()
+                .starts_with("endpoint.label_min_duration_s \"rumble\" (30)")
+        );
+        assert_eq!(long_rumbles().longest_min_duration_s(), 6.0);
+    }
+
     #[test]
     fn validate_names_the_key() {
         let bad = EndpointConfig {
@@ -1186,12 +1337,12 @@ mod tests {
             ..cfg()
         };
         assert_eq!(
-            Endpointer::new(&one_minus, 4, None, 0.16).map(|_| ()),
+            Endpointer::new(&one_minus, &labels(4), None, 0.16).map(|_| ()),
             Err(EndpointError::NeedsBackground)
         );
-        assert!(Endpointer::new(&cfg(), 1, Some(0), 0.16).is_err());
-        assert!(Endpointer::new(&cfg(), 3, Some(3), 0.16).is_err());
-        assert!(Endpointer::new(&cfg(), 3, Some(0), 0.0).is_err());
+        assert!(Endpointer::new(&cfg(), &labels(1), Some(0), 0.16).is_err());
+        assert!(Endpointer::new(&cfg(), &labels(3), Some(3), 0.16).is_err());
+        assert!(Endpointer::new(&cfg(), &labels(3), Some(0), 0.0).is_err());
     }
 
     #[test]
