@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import WINDOW  # noqa: E402
 from manifest import AERD_MEAN, AERD_STD, make_manifest, write_manifest  # noqa: E402
 from rumbled_model import LABELS, N_MELS, build  # noqa: E402
 
@@ -121,7 +122,7 @@ def main():
         model = build()
         mean, std, labels = AERD_MEAN, AERD_STD, LABELS
         version = args.version or "0.1.0"
-        window = 998
+        window = WINDOW
         prov = {"trained_on": "nothing: untrained placeholder with random initial weights "
                               f"(torch.manual_seed({args.seed})); outputs are meaningless",
                 "seeds": {"init": args.seed},
@@ -136,7 +137,7 @@ def main():
         version = args.version or ck.get("version", "1.0.0")
         prov = ck.get("provenance", {})
         # the window the weights were trained on (train.py --window), which rumbled must use
-        window = int(ck.get("window_frames", 998))
+        window = int(ck.get("window_frames", WINDOW))
     else:
         ap.error("give --ckpt or --random-init")
     model.eval()

@@ -34,7 +34,8 @@
 //!    is quiet and done waiting before reaching `min_duration` is dropped
 //!    without any event. A label may have a longer minimum of its own
 //!    (`label_min_duration_s`): the call is then announced only once it
-//!    spans that minimum for the label its frames so far give it.
+//!    spans that minimum for the label its frames so far give it (the rest
+//!    of a call split by rule 5 is announced at once, whatever its label).
 //! 5. **Maximum duration.** Once an open call spans `max_duration +
 //!    min_duration`, it is split at `max_duration`: an end event (reason
 //!    split) for the first piece and a start event for the rest, which starts
@@ -309,8 +310,8 @@ struct Rules {
     update_delta: f32,
     score: AgnosticScore,
     per_class: bool,
+    /// The model's labels, one per output class.
     labels: Vec<String>,
-    num_classes: usize,
     background: Option<usize>,
     frame_s: f64,
 }
@@ -380,14 +381,17 @@ impl Rules {
             score,
             per_class: cfg.per_class,
             labels: labels.to_vec(),
-            num_classes,
             background,
             frame_s,
         })
     }
 
+    fn num_classes(&self) -> usize {
+        self.labels.len()
+    }
+
     fn call_classes(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.num_classes).filter(|&class| Some(class) != self.background)
+        (0..self.num_classes()).filter(|&class| Some(class) != self.background)
     }
 
     /// P(call) of `probs` for the track following `class` (`None`: all).
@@ -469,7 +473,7 @@ struct Emitter<'a> {
 
 impl Emitter<'_> {
     fn summarize(&self, class: Option<usize>, start: u64, end: u64) -> Summary {
-        let scores = self.history.mean(start, end, self.rules.num_classes);
+        let scores = self.history.mean(start, end, self.rules.num_classes());
         let label = class.unwrap_or_else(|| {
             // Strictly greater: ties go to the earlier class.
             self.rules
@@ -736,7 +740,7 @@ impl Endpointer {
     pub fn push(&mut self, probs: &[f32], out: &mut Vec<CallEvent>) {
         assert_eq!(
             probs.len(),
-            self.rules.num_classes,
+            self.rules.num_classes(),
             "one probability per class"
         );
         let frame = self.frames_seen;
@@ -758,7 +762,7 @@ impl Endpointer {
             .filter_map(Track::oldest_needed)
             .min()
             .unwrap_or(self.frames_seen);
-        self.history.keep_from(keep, self.rules.num_classes);
+        self.history.keep_from(keep, self.rules.num_classes());
     }
 
     /// Ends the stream: closes every open call (rule 7). Frames pushed
@@ -774,7 +778,7 @@ impl Endpointer {
             track.finish(&mut em);
         }
         self.history
-            .keep_from(self.frames_seen, self.rules.num_classes);
+            .keep_from(self.frames_seen, self.rules.num_classes());
     }
 
     /// Frames pushed so far: the stream clock, in frames.
