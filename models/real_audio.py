@@ -34,7 +34,7 @@ import zlib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evaluate import replay_end_events  # noqa: E402
+from evaluate import iou, replay_end_events  # noqa: E402
 from manifest import sha256_file  # noqa: E402
 
 
@@ -298,6 +298,79 @@ def score_set(rumbled: str, model: str | None, folder: str, elephants: bool) -> 
             "calls_by_clip": dict(sorted(files.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
+def call_extent(x: np.ndarray, sr: int) -> tuple:
+    """(begin, end) in seconds of where a clip lies within 30 dB of its loudest 50 ms."""
+    w = max(1, int(0.05 * sr))
+    env = np.sqrt(np.convolve(np.square(x, dtype=np.float64), np.ones(w) / w, "same"))
+    loud = np.nonzero(env >= env.max() * 10 ** (-30 / 20))[0]
+    return loud[0] / sr, (loud[-1] + 1) / sr
+
+
+def elephant_scene(clips: list, snr_db: float, rate: int, seed: int, spacing_s: float):
+    """Each (name, samples, rate) clip placed every spacing_s seconds into one call-free
+    synthetic scene (soundscape.py; no silence gaps or clipping, which would hide a
+    clip), at snr_db in the band 100 Hz - 5 kHz that the recorder keeps, then recorded
+    at `rate`. Returns (samples at rate, [(begin, end, name)])."""
+    import soundscape as ss
+    from scipy.signal import resample_poly
+    G = 48000
+    kinds = tuple(k for k in ss.CONFOUNDERS if k not in ("gaps", "clipping"))
+    bg = ss.generate(seed=seed, duration_s=spacing_s * (len(clips) + 1), rate=G,
+                     no_calls=True, confounders=kinds).audio.astype(np.float64)
+    lo, hi = 100.0, min(5000.0, 0.45 * rate)
+    mix, truth = bg.copy(), []
+    for k, (name, x, sr) in enumerate(clips):
+        x = resample_poly(x, G, sr) if sr != G else x
+        b, e = call_extent(x, G)
+        i0 = int((k + 1) * spacing_s * G - b * G)
+        span = slice(i0 + int(b * G), i0 + int(e * G))
+        pc = ss.band_power(x[int(b * G):int(e * G)], G, lo, hi)
+        pn = ss.band_power(bg[span], G, lo, hi)
+        mix[i0:i0 + len(x)] += x * np.sqrt(pn / max(pc, 1e-30) * 10 ** (snr_db / 10))
+        truth.append((i0 / G + b, i0 / G + e, name))
+    return np.clip(ss.resample(mix, G, rate), -1.0, 1.0), truth
+
+
+def score_scenes(rumbled: str, model: str | None, folder: str, snrs: list, rates: list,
+                 seed: int) -> dict:
+    """Which elephant clips rumbled finds (a detection with temporal IoU >= 0.3) when
+    they sound inside synthetic scenes, per SNR and recorder rate."""
+    import soundfile as sf
+    clips = [(os.path.basename(w)[:-4], *sf.read(w, dtype="float64"))
+             for w in sorted(glob.glob(os.path.join(folder, "*.wav")))]
+    if not clips:
+        raise SystemExit(f"{folder}: no .wav files; run `real_audio.py fetch` first")
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rate in rates:
+            for snr in snrs:
+                x, truth = elephant_scene(clips, snr, rate, seed, 15.0)
+                wav = os.path.join(tmp, f"scene-{rate}-{snr:g}.wav")
+                sf.write(wav, x, rate, subtype="PCM_16")
+                dets = [(float(e["offset_s"]), float(e["offset_s"]) + float(e["duration_s"]),
+                         e["label"]) for e in replay_end_events(rumbled, [wav], model)]
+                found = {}
+                for b, e, name in truth:
+                    hits = [d for d in dets if iou((b, e), d) >= 0.3]
+                    if hits:
+                        found[name] = hits[0][2]
+                other = sum(1 for d in dets if all(iou((b, e), d) < 0.3 for b, e, _ in truth))
+                out[f"{rate} Hz, {snr:g} dB"] = {"found": len(found), "clips": len(truth),
+                                                  "labels": found, "other_detections": other}
+                print(f"{rate} Hz, {snr:g} dB: {len(found)} of {len(truth)} clips found, "
+                      f"{other} other detections", file=sys.stderr)
+    return out
+
+
+def score_and_print(res: dict, rumbled: str, model: str | None, out: str, name: str):
+    elephants = SETS[name].get("elephants", False)
+    res["sets"][name] = r = score_set(rumbled, model, os.path.join(out, name), elephants)
+    found = (f"calls found in {r['clips_with_calls']} of {r['clips']} elephant clips"
+             if elephants else f"{r['clips_with_calls']} clips with false alarms")
+    print(f"{name}: {r['calls']} calls in {r['minutes']} min of {r['clips']} clips "
+          f"({r['calls_per_hour']}/h; {found}) {r['labels']}", file=sys.stderr)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -310,6 +383,17 @@ def main(argv=None):
     s.add_argument("--model", help="model manifest (default: rumbled's configured model)")
     s.add_argument("--sets", default=",".join(SETS))
     s.add_argument("--json", help="write the counts here")
+    c = sub.add_parser("scenes", help="place the elephant clips into synthetic call-free "
+                       "scenes at several SNRs and recorder rates, and count those found")
+    c.add_argument("out")
+    c.add_argument("--rumbled", required=True, help="the rumbled binary")
+    c.add_argument("--model", help="model manifest (default: rumbled's configured model)")
+    c.add_argument("--sets", default="elephants-0ad")
+    c.add_argument("--snr", default="20,10,0", help="in-band SNRs in dB, comma-separated")
+    c.add_argument("--rates", default="48000,16000,8000,4000,2000",
+                   help="recorder sample rates in Hz, comma-separated")
+    c.add_argument("--seed", type=int, default=960000, help="the background scenes' seed")
+    c.add_argument("--json", help="write the counts here")
     a = ap.parse_args(argv)
     names = [n for n in a.sets.split(",") if n]
     unknown = [n for n in names if n not in SETS]
@@ -324,14 +408,15 @@ def main(argv=None):
         with open(model) as fh:
             m = json.load(fh)
         res["model"] = {k: m.get(k) for k in ("name", "version", "sha256", "endpoint")}
-    for name in names:
-        elephants = SETS[name].get("elephants", False)
-        res["sets"][name] = score_set(a.rumbled, model, os.path.join(a.out, name), elephants)
-        r = res["sets"][name]
-        found = (f"calls found in {r['clips_with_calls']} of {r['clips']} elephant clips"
-                 if elephants else f"{r['clips_with_calls']} clips with false alarms")
-        print(f"{name}: {r['calls']} calls in {r['minutes']} min of {r['clips']} clips "
-              f"({r['calls_per_hour']}/h; {found}) {r['labels']}", file=sys.stderr)
+    if a.cmd == "scenes":
+        res["seed"] = a.seed
+        for name in names:
+            res["sets"][name] = score_scenes(a.rumbled, model, os.path.join(a.out, name),
+                                             [float(v) for v in a.snr.split(",")],
+                                             [int(v) for v in a.rates.split(",")], a.seed)
+    else:
+        for name in names:
+            score_and_print(res, a.rumbled, model, a.out, name)
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(res, fh, indent=1)
