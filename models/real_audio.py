@@ -44,8 +44,8 @@ def deb(package, version, sha256, what, license_, member=None, elephants=False):
 
 
 # set name -> where its sounds come from. `member`: for gcompris, the Qt resource
-# bundles (.rcc) that hold the sounds; for 0 A.D., the zip that holds them and the word
-# their names contain; for the wheel, the file inside it. `elephants`: the clips hold
+# bundles (.rcc) that hold the sounds; for 0 A.D., the zip that holds them and a part of
+# their paths; for the wheel, the file inside it. `elephants`: the clips hold
 # elephant calls.
 SETS = {
     "speech-en": deb("asterisk-core-sounds-en-wav", "1.6.1-1",
@@ -102,6 +102,14 @@ SETS = {
                          "CC-BY-SA-3.0 (Wildfire Games)",
                          member=("usr/share/games/0ad/mods/public/public.zip", "elephant"),
                          elephants=True),
+    "ambient-0ad": deb("0ad-data", "0.0.26-1",
+                       "53745ae74d05bccf6783400fa98f3932b21729ab9d2e86151aa2c331c3455178",
+                       "0 A.D.'s ambient field recordings, 44.1-48 kHz: temperate and "
+                       "tropical days, rain, thunder, a windstorm, a fast river, waves on "
+                       "rocks, a farm, a port, a market (a 1.4 GB package, shared with "
+                       "elephants-0ad)",
+                       "CC-BY-SA-3.0 (Wildfire Games)",
+                       member=("usr/share/games/0ad/mods/public/public.zip", "audio/ambient/")),
 }
 # GCompris clips that are music, not sounds a station hears
 SKIP = ("guitar",)
@@ -131,8 +139,8 @@ def download(src: dict, folder: str) -> str:
     return path
 
 
-def deb_zip_sounds(path: str, zip_member: str, word: str) -> dict:
-    """{clip name: bytes} of the .ogg files whose name holds `word` in a zip inside a
+def deb_zip_sounds(path: str, zip_member: str, part: str) -> dict:
+    """{clip name: bytes} of the .ogg files whose path holds `part` in a zip inside a
     .deb. Only that zip is unpacked (0ad-data holds 3.2 GB), through dpkg-deb and tar."""
     with tempfile.TemporaryDirectory() as tmp:
         tar = subprocess.Popen(["tar", "-x", "-C", tmp, f"./{zip_member}"],
@@ -143,7 +151,7 @@ def deb_zip_sounds(path: str, zip_member: str, word: str) -> dict:
             raise SystemExit(f"{path}: no {zip_member} in the package")
         with zipfile.ZipFile(os.path.join(tmp, zip_member)) as z:
             return {os.path.basename(n): z.read(n) for n in sorted(z.namelist())
-                    if word in os.path.basename(n) and n.endswith(".ogg")}
+                    if part in n and n.endswith(".ogg")}
 
 
 def deb_files(path: str) -> dict:
