@@ -6,15 +6,17 @@ sounds, recorded by people, fetched from Debian and PyPI (the only archives reac
 from this project's machines), pinned by version and sha256. Nothing is committed: the
 sounds are CC-BY-SA / GPL, and the script makes them again.
 
-    python models/real_audio.py fetch /tmp/real            # ~250 MB of downloads
+    python models/real_audio.py fetch /tmp/real            # ~1.6 GB of downloads
     python models/real_audio.py score /tmp/real --rumbled target/release/rumbled \
         --json models/eval/real-negatives.json
+    python models/real_audio.py scenes /tmp/real --rumbled target/release/rumbled
 
 All sets but one hold no elephant, so every call rumbled reports in them is a false
 alarm. `speech-en` is meant for training (train.py --recording-scenes --recordings
 /tmp/real/speech-en); the other sets are other speakers, languages and sounds, for
 testing. `elephants-0ad` is the exception: real elephant calls (a game's sound effects,
-the only ones these archives hold), where a clip without a call is a miss.
+the only ones these archives hold), where a clip without a call is a miss; `scenes`
+also places them inside synthetic scenes at several SNRs and recorder rates.
 """
 from __future__ import annotations
 
@@ -38,15 +40,16 @@ from evaluate import iou, replay_end_events  # noqa: E402
 from manifest import sha256_file  # noqa: E402
 
 
-def deb(package, version, sha256, what, license_, member=None, elephants=False):
+def deb(package, version, sha256, what, license_, member=None, zip_part=None,
+        elephants=False):
     return dict(kind="deb", package=package, version=version, sha256=sha256, what=what,
-                license=license_, member=member, elephants=elephants)
+                license=license_, member=member, zip_part=zip_part, elephants=elephants)
 
 
 # set name -> where its sounds come from. `member`: for gcompris, the Qt resource
-# bundles (.rcc) that hold the sounds; for 0 A.D., the zip that holds them and a part of
-# their paths; for the wheel, the file inside it. `elephants`: the clips hold
-# elephant calls.
+# bundles (.rcc) that hold the sounds; for 0 A.D., the zip that holds them, with
+# `zip_part` a part of their paths there; for the wheel, the file inside it.
+# `elephants`: the clips hold elephant calls.
 SETS = {
     "speech-en": deb("asterisk-core-sounds-en-wav", "1.6.1-1",
                      "2be3ea287d83299d143815fa804f11179a75b7affd4a758b98b55f5afc18a35d",
@@ -92,7 +95,8 @@ SETS = {
     "birds": dict(kind="wheel", package="opensoundscape", version="0.13.2",
                   sha256="f50b3ee4aa32538cdc8cde8aba934689663dde7f94769338219fcc43828cb24c",
                   what="10 s of a real bird chorus recorded in the field",
-                  license="MIT", member="opensoundscape/sample_data/birds_10s.wav"),
+                  license="MIT", member="opensoundscape/sample_data/birds_10s.wav",
+                  zip_part=None, elephants=False),
     "elephants-0ad": deb("0ad-data", "0.0.26-1",
                          "53745ae74d05bccf6783400fa98f3932b21729ab9d2e86151aa2c331c3455178",
                          "0 A.D.'s elephant sound effects, 48 kHz, 1-4 s each: calls of real "
@@ -100,8 +104,8 @@ SETS = {
                          "trained; the elephant stable); no annotations, so only whether a "
                          "clip is found is scored (a 1.4 GB package)",
                          "CC-BY-SA-3.0 (Wildfire Games)",
-                         member=("usr/share/games/0ad/mods/public/public.zip", "elephant"),
-                         elephants=True),
+                         member="usr/share/games/0ad/mods/public/public.zip",
+                         zip_part="elephant", elephants=True),
     "ambient-0ad": deb("0ad-data", "0.0.26-1",
                        "53745ae74d05bccf6783400fa98f3932b21729ab9d2e86151aa2c331c3455178",
                        "0 A.D.'s ambient field recordings, 44.1-48 kHz: temperate and "
@@ -109,7 +113,8 @@ SETS = {
                        "rocks, a farm, a port, a market (a 1.4 GB package, shared with "
                        "elephants-0ad)",
                        "CC-BY-SA-3.0 (Wildfire Games)",
-                       member=("usr/share/games/0ad/mods/public/public.zip", "audio/ambient/")),
+                       member="usr/share/games/0ad/mods/public/public.zip",
+                       zip_part="audio/ambient/"),
 }
 # GCompris clips that are music, not sounds a station hears
 SKIP = ("guitar",)
@@ -205,8 +210,8 @@ def sound_files(name: str, src: dict, archive: str) -> dict:
     if src["kind"] == "wheel":
         with zipfile.ZipFile(archive) as z:
             return {os.path.basename(src["member"]): z.read(src["member"])}
-    if src["member"] and src["member"][0].endswith(".zip"):
-        return deb_zip_sounds(archive, *src["member"])
+    if src["zip_part"]:
+        return deb_zip_sounds(archive, src["member"], src["zip_part"])
     files = deb_files(archive)
     if not src["member"]:
         prompts = {p: b for p, b in sorted(files.items()) if p.endswith((".wav", ".g722"))}
@@ -320,7 +325,6 @@ def elephant_scene(clips: list, snr_db: float, rate: int, seed: int, spacing_s: 
     clip), at snr_db in the band 100 Hz - 5 kHz that the recorder keeps, then recorded
     at `rate`. Returns (samples at rate, [(begin, end, name)])."""
     import soundscape as ss
-    from scipy.signal import resample_poly
     G = 48000
     kinds = tuple(k for k in ss.CONFOUNDERS if k not in ("gaps", "clipping"))
     bg = ss.generate(seed=seed, duration_s=spacing_s * (len(clips) + 1), rate=G,
@@ -328,7 +332,7 @@ def elephant_scene(clips: list, snr_db: float, rate: int, seed: int, spacing_s: 
     lo, hi = 100.0, min(5000.0, 0.45 * rate)
     mix, truth = bg.copy(), []
     for k, (name, x, sr) in enumerate(clips):
-        x = resample_poly(x, G, sr) if sr != G else x
+        x = ss.resample(x, sr, G)
         b, e = call_extent(x, G)
         i0 = int((k + 1) * spacing_s * G - b * G)
         span = slice(i0 + int(b * G), i0 + int(e * G))
@@ -371,7 +375,7 @@ def score_scenes(rumbled: str, model: str | None, folder: str, snrs: list, rates
 
 
 def score_and_print(res: dict, rumbled: str, model: str | None, out: str, name: str):
-    elephants = SETS[name].get("elephants", False)
+    elephants = SETS[name]["elephants"]
     res["sets"][name] = r = score_set(rumbled, model, os.path.join(out, name), elephants)
     found = (f"calls found in {r['clips_with_calls']} of {r['clips']} elephant clips"
              if elephants else f"{r['clips_with_calls']} clips with false alarms")
@@ -417,6 +421,9 @@ def main(argv=None):
             m = json.load(fh)
         res["model"] = {k: m.get(k) for k in ("name", "version", "sha256", "endpoint")}
     if a.cmd == "scenes":
+        calls_free = [n for n in names if not SETS[n]["elephants"]]
+        if calls_free:
+            ap.error(f"scenes --sets: {calls_free} hold no elephant calls to place")
         res["seed"] = a.seed
         for name in names:
             res["sets"][name] = score_scenes(a.rumbled, model, os.path.join(a.out, name),
