@@ -10,8 +10,8 @@ use rumbled::detect::{CallEvent, CallPhase, CallScore, EndReason, EndpointConfig
 #[derive(Clone, Debug)]
 struct Setup {
     cfg: EndpointConfig,
+    /// One per model output class.
     labels: Vec<String>,
-    num_classes: usize,
     background: Option<usize>,
     frame_s: f64,
 }
@@ -83,7 +83,6 @@ fn setup() -> impl Strategy<Value = Setup> {
                         update_delta: delta,
                     },
                     labels,
-                    num_classes,
                     background,
                     frame_s,
                 }
@@ -107,7 +106,7 @@ fn frames(num_classes: usize) -> impl Strategy<Value = Vec<Vec<f32>>> {
 
 fn case() -> impl Strategy<Value = (Setup, Vec<Vec<f32>>)> {
     setup().prop_flat_map(|s| {
-        let n = s.num_classes;
+        let n = s.labels.len();
         (Just(s), frames(n))
     })
 }
@@ -128,7 +127,6 @@ fn check(setup: &Setup, frames: &[Vec<f32>]) -> Result<(), TestCaseError> {
     let Setup {
         cfg,
         labels,
-        num_classes,
         background,
         frame_s,
     } = setup;
@@ -159,7 +157,7 @@ fn check(setup: &Setup, frames: &[Vec<f32>]) -> Result<(), TestCaseError> {
 
     let mut calls: BTreeMap<u64, Seen> = BTreeMap::new();
     for (seen, ev) in &events {
-        prop_assert_eq!(ev.scores.len(), *num_classes);
+        prop_assert_eq!(ev.scores.len(), labels.len());
         prop_assert_eq!(ev.confidence, ev.scores[ev.label]);
         prop_assert!(Some(ev.label) != *background, "background label: {:?}", ev);
         if cfg.per_class {
