@@ -33,6 +33,10 @@ CLASSES = ("rumble", "roar", "cry", "trumpet")
 CLASS_WEIGHTS = {"rumble": 0.45, "roar": 0.15, "cry": 0.15, "trumpet": 0.25}
 CONFOUNDERS = ("wind", "rain", "thunder", "engine", "vehicle", "birds", "dove", "insects",
                "gaps", "clipping")
+# Kinds a scene holds only when asked for by name (confounders=...), so that every seed's
+# default scene, and with it every test set made so far, stays exactly as it was.
+EXTRA_CONFOUNDERS = ("leaves", "chorus")
+ALL_CONFOUNDERS = CONFOUNDERS + EXTRA_CONFOUNDERS
 
 # per confounder kind: (probability the kind is present in a scene,
 #                       events per minute when present (lo, hi),
@@ -48,6 +52,8 @@ SCENE = {
     "insects": (0.4, (0.2, 1.0), (-8.0, 10.0)),
     "gaps": (0.12, (0.05, 0.3), (0.0, 0.0)),
     "clipping": (0.1, (0.0, 0.0), (0.0, 0.0)),
+    "leaves": (0.4, (0.3, 1.0), (0.0, 15.0)),
+    "chorus": (0.4, (0.1, 0.4), (-5.0, 12.0)),
 }
 
 
@@ -291,7 +297,8 @@ SYNTH = {"rumble": synth_rumble, "roar": synth_roar, "cry": synth_cry,
 # (all its content lies below half of it; keeps long low-frequency sources cheap)
 SYNTH_RATE = {"rumble": 4000, "roar": 16000, "cry": 16000, "trumpet": 16000,
               "wind": 8000, "rain": 16000, "thunder": 16000, "engine": 4000,
-              "vehicle": 8000, "birds": 16000, "dove": 16000, "insects": 16000}
+              "vehicle": 8000, "birds": 16000, "dove": 16000, "insects": 16000,
+              "leaves": 8000, "chorus": 16000}
 
 
 def add_reverb(rng, sr, x):
@@ -444,10 +451,46 @@ def conf_insects(rng, sr, dur):
     return y * envelope(n, sr, min(2.0, dur / 4), min(2.0, dur / 4))
 
 
+def conf_leaves(rng, sr, dur):
+    """Wind in leaves or grass: broadband swells from about 100 Hz up to 1-3 kHz, a gust
+    every few seconds, each rising and falling over one to five seconds. conf_wind is the
+    wind on the microphone (mostly below 400 Hz); these swells reach into the band of roars
+    and rumble harmonics, and on real days they were false "roars" (models/README.md,
+    "Real ambiences")."""
+    n = int(dur * sr)
+    x = unit(sos_filter(rng.standard_normal(n), sr, rng.uniform(60, 200),
+                        rng.uniform(800, 3000), order=1))
+    flutter = np.exp(rng.uniform(0.2, 0.6) * smooth_noise(n, sr, rng, rng.uniform(4, 20)))
+    swells = np.full(n, rng.uniform(0.05, 0.3))  # between gusts the leaves still stir
+    t = rng.uniform(-1.0, 2.0)
+    while t < dur:
+        width = rng.uniform(1.0, 5.0)
+        i0, i1 = max(0, int(t * sr)), min(n, int((t + width) * sr))
+        if i1 > i0:
+            phase = (np.arange(i0, i1) / sr - t) / width
+            swells[i0:i1] += rng.uniform(0.3, 1.0) * np.sin(np.pi * phase) ** 2
+        t += width * rng.uniform(0.6, 2.5)
+    return x * flutter * swells * envelope(n, sr, min(2.0, dur / 4), min(2.0, dur / 4))
+
+
+def conf_chorus(rng, sr, dur):
+    """An insect chorus: several cicadas and crickets at once (conf_insects is one), each
+    singing for part of a long stretch, 2-8 kHz; the din under real daytime wind."""
+    n = int(dur * sr)
+    y = np.zeros(n)
+    for _ in range(rng.integers(3, 10)):
+        d = dur * rng.uniform(0.3, 1.0)
+        i0 = int(rng.uniform(0, dur - d) * sr)
+        voice = conf_insects(rng, sr, d)[: n - i0]
+        y[i0:i0 + len(voice)] += rng.uniform(0.2, 1.0) * unit(voice)
+    return y
+
+
 CONF_SYNTH = {"wind": (conf_wind, (10, 120)), "rain": (conf_rain, (30, 180)),
               "thunder": (conf_thunder, (3, 15)), "engine": (conf_engine, (20, 180)),
               "vehicle": (conf_vehicle, (10, 60)), "birds": (conf_birds, (1, 8)),
-              "dove": (conf_dove, (2, 8)), "insects": (conf_insects, (5, 60))}
+              "dove": (conf_dove, (2, 8)), "insects": (conf_insects, (5, 60)),
+              "leaves": (conf_leaves, (20, 180)), "chorus": (conf_chorus, (30, 300))}
 
 
 def base_noise(rng, sr, n):
@@ -534,7 +577,7 @@ def generate(seed: int = 0, duration_s: float = 600.0, rate: int = 16000,
         plan = [(k, b, d, l) for k, b, d, l in conf_schedule]
     else:
         plan = []
-        for kind in CONFOUNDERS:
+        for kind in ALL_CONFOUNDERS:
             if kind not in confounders or kind in ("gaps", "clipping"):
                 continue
             p, (rlo, rhi), (llo, lhi) = SCENE[kind]
@@ -753,7 +796,8 @@ def main(argv=None):
     ap.add_argument("--distance", type=float, nargs=2, default=(0.0, 1.0))
     ap.add_argument("--no-calls", action="store_true", help="confounders only")
     ap.add_argument("--confounders", default=",".join(CONFOUNDERS),
-                    help="comma list of kinds, or 'none'")
+                    help="comma list of kinds, or 'none'; also "
+                    f"{', '.join(EXTRA_CONFOUNDERS)}, which are off by default")
     ap.add_argument("--confounder-scale", type=float, default=1.0,
                     help="multiplies confounder event rates")
     ap.add_argument("--confounder-always", action="store_true",
@@ -764,9 +808,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     dur = a.seconds if a.seconds is not None else a.minutes * 60.0
     confs = [] if a.confounders == "none" else [c for c in a.confounders.split(",") if c]
-    bad = [c for c in confs if c not in CONFOUNDERS]
+    bad = [c for c in confs if c not in ALL_CONFOUNDERS]
     if bad:
-        ap.error(f"unknown confounder(s) {bad}; choose from {CONFOUNDERS}")
+        ap.error(f"unknown confounder(s) {bad}; choose from {ALL_CONFOUNDERS}")
     classes = [c for c in a.classes.split(",") if c]
     bad = [c for c in classes if c not in CLASSES]
     if bad:

@@ -45,6 +45,7 @@ TRAIN_SEED0 = 1000  # training soundscapes use seeds TRAIN_SEED0 + i
 VAL_SEED0 = 500000  # validation during training
 HUM_KINDS = ("engine", "vehicle", "wind")
 CLIPPED_KINDS = ("dove", "birds", "wind", "clipping")
+DAY_KINDS = ("leaves", "chorus", "wind", "birds", "insects")
 # Extra scenes aimed at the confounders behind the model's false alarms
 # (models/README.md, Evaluation): name -> (first seed, description, generate()
 # arguments). Each kind has 10000 seeds, between the training and validation seeds.
@@ -68,6 +69,11 @@ NEGATIVE_SCENES = {
     # into the usual scenes; needs --recordings DIR. Calls at 3/min in the odd seeds.
     "recording": (430000, "real recordings (--recordings) in synthetic scenes, calls in odd "
                   "seeds", dict()),
+    # wind in leaves under an insect chorus, as on a real day in wooded or grass country:
+    # every gust was a false "roar" (models/README.md, "Real ambiences"). Calls at 3/min
+    # in the odd seeds.
+    "day": (440000, f"windy days, {'/'.join(DAY_KINDS)} (calls in odd seeds)",
+            dict(confounders=DAY_KINDS, confounder_always=True, confounder_scale=2.0)),
 }
 NEGATIVE_SEEDS = 10000
 NEGATIVE_SEED0 = min(first for first, _, _ in NEGATIVE_SCENES.values())
@@ -117,8 +123,8 @@ def synth_item(args):
     """One synthetic soundscape -> (fbank float16 [N,128], targets uint8 [N//16, C], info).
 
     args: (seed, minutes, cache, scene, recordings); scene names one of NEGATIVE_SCENES
-    (--hum-scenes, --wind-scenes, --clipped-scenes, --recording-scenes) instead of the
-    seed's usual mix (None); recordings is the --recordings folder or None."""
+    (--hum-scenes, --wind-scenes, --clipped-scenes, --recording-scenes, --day-scenes)
+    instead of the seed's usual mix (None); recordings is the --recordings folder or None."""
     seed, minutes, cache, scene, recordings = args
     stem = f"{scene}-{recordings_tag(recordings)}" if scene == "recording" else scene or "syn"
     path = os.path.join(cache, f"{stem}-{seed}-{minutes:g}.npz") if cache else None
