@@ -263,10 +263,11 @@ def framewise(probs_list, y_list):
     return out, p, y
 
 
-def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf, rates=RATES):
+def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf, rates=RATES, ndays=0):
     """Soundscapes with calls (per_rate per recorder rate, seeds seed0 + 100 * rate index + k)
     and nconf 10 min call-free confounder scenes of each kind ("hard": every confounder at
-    twice its rate, seeds conf_seed0 + k; "typical": drawn as in training, conf_seed0 + 1000 + k).
+    twice its rate, seeds conf_seed0 + k; "typical": drawn as in training, conf_seed0 + 1000 + k),
+    plus ndays of kind "windy_day" (ss.WINDY_DAY at twice their rate, conf_seed0 + 2000 + k).
     Items are (name, rate, audio, calls [(b, e, cls, snr)], wav path or None); the confounder
     scenes come as one generator per kind, to be iterated once."""
     tests = []
@@ -279,11 +280,13 @@ def synthetic_sets(seed0, conf_seed0, per_rate, minutes, nconf, rates=RATES):
             tests.append((f"seed{seed}@{rate}", rate, sc.audio, calls, None))
     # 0 scenes skips false alarms. Generated lazily, one scene at a time, so that many
     # hours of call-free audio (--confounder-minutes 480 and more) fit in memory.
-    def scenes(kind):
-        for k in range(nconf):
+    def scenes(kind, n):
+        for k in range(n):
             yield confounder_scene(kind, k, conf_seed0, rates)
 
-    confs = {"hard": scenes("hard"), "typical": scenes("typical")} if nconf else {}
+    confs = {"hard": scenes("hard", nconf), "typical": scenes("typical", nconf)} if nconf else {}
+    if ndays:
+        confs["windy_day"] = scenes("windy_day", ndays)
     return tests, confs
 
 
@@ -294,6 +297,10 @@ def confounder_scene(kind, k, conf_seed0, rates=RATES):
         seed = conf_seed0 + k
         sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True,
                          confounder_always=True, confounder_scale=2.0)
+    elif kind == "windy_day":
+        seed = conf_seed0 + 2000 + k
+        sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True,
+                         confounders=ss.WINDY_DAY, confounder_always=True, confounder_scale=2.0)
     else:
         seed = conf_seed0 + 1000 + k
         sc = ss.generate(seed=seed, duration_s=600.0, rate=rate, no_calls=True)
@@ -361,6 +368,9 @@ def main():
                          f"{','.join(map(str, RATES))}, the rates trained on; others such as "
                          "11025,24000,32000,96000 test recorders the model never saw)")
     ap.add_argument("--confounder-minutes", type=float, default=120.0)
+    ap.add_argument("--windy-day-minutes", type=float, default=0.0,
+                    help="also count false alarms in this much call-free wind in leaves "
+                         "under insect choruses (10 min scenes)")
     ap.add_argument("--data", help="evaluate on WAV + Raven tables in DIR instead")
     ap.add_argument("--class-column")
     ap.add_argument("--on", type=float, default=0.5)
@@ -399,7 +409,8 @@ def evaluate(a, scratch):
         confs = []
     else:
         tests, confs = synthetic_sets(TEST_SEED0, CONF_SEED0, a.per_rate, a.minutes,
-                                      int(round(a.confounder_minutes / 10)), a.rates)
+                                      int(round(a.confounder_minutes / 10)), a.rates,
+                                      int(round(a.windy_day_minutes / 10)))
     print(f"data ready in {time.time() - t0:.0f} s", file=sys.stderr)
 
     per_rate = {}
@@ -480,7 +491,9 @@ def evaluate(a, scratch):
                      f"(seeds {CONF_SEED0}+, recorder rates cycled)",
              "typical": "scenes drawn as in training (each confounder kind present with "
                         "its scene probability), no calls "
-                        f"(seeds {CONF_SEED0 + 1000}+, recorder rates cycled)"}
+                        f"(seeds {CONF_SEED0 + 1000}+, recorder rates cycled)",
+             "windy_day": f"{'/'.join(ss.WINDY_DAY)} at twice their normal rate, no calls "
+                          f"(seeds {CONF_SEED0 + 2000}+, recorder rates cycled)"}
     for kind, sets in (confs.items() if confs else []):
         nfa, hours, rfa = 0, 0.0, 0
         fa_kinds = []

@@ -37,6 +37,9 @@ CONFOUNDERS = ("wind", "rain", "thunder", "engine", "vehicle", "birds", "dove", 
 # default scene, and with it every test set made so far, stays exactly as it was.
 EXTRA_CONFOUNDERS = ("leaves", "chorus")
 ALL_CONFOUNDERS = CONFOUNDERS + EXTRA_CONFOUNDERS
+# A windy day in wooded or grass country: the kinds of train.py's --day-scenes and of
+# evaluate.py's --windy-day-minutes.
+WINDY_DAY = ("leaves", "chorus", "wind", "birds", "insects")
 
 # per confounder kind: (probability the kind is present in a scene,
 #                       events per minute when present (lo, hi),

@@ -45,7 +45,6 @@ TRAIN_SEED0 = 1000  # training soundscapes use seeds TRAIN_SEED0 + i
 VAL_SEED0 = 500000  # validation during training
 HUM_KINDS = ("engine", "vehicle", "wind")
 CLIPPED_KINDS = ("dove", "birds", "wind", "clipping")
-DAY_KINDS = ("leaves", "chorus", "wind", "birds", "insects")
 # Extra scenes aimed at the confounders behind the model's false alarms
 # (models/README.md, Evaluation): name -> (first seed, description, generate()
 # arguments). Each kind has 10000 seeds, between the training and validation seeds.
@@ -72,8 +71,8 @@ NEGATIVE_SCENES = {
     # wind in leaves under an insect chorus, as on a real day in wooded or grass country:
     # every gust was a false "roar" (models/README.md, "Real ambiences"). Calls at 3/min
     # in the odd seeds.
-    "day": (440000, f"windy days, {'/'.join(DAY_KINDS)} (calls in odd seeds)",
-            dict(confounders=DAY_KINDS, confounder_always=True, confounder_scale=2.0)),
+    "day": (440000, f"windy days, {'/'.join(ss.WINDY_DAY)} (calls in odd seeds)",
+            dict(confounders=ss.WINDY_DAY, confounder_always=True, confounder_scale=2.0)),
 }
 NEGATIVE_SEEDS = 10000
 NEGATIVE_SEED0 = min(first for first, _, _ in NEGATIVE_SCENES.values())
