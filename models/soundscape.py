@@ -455,7 +455,7 @@ def conf_insects(rng, sr, dur):
 
 
 def conf_leaves(rng, sr, dur):
-    """Wind in leaves or grass: broadband swells from about 100 Hz up to 1-3 kHz, a gust
+    """Wind in leaves or grass: broadband swells from 60-200 Hz up to 0.8-3 kHz, a gust
     every few seconds, each rising and falling over one to five seconds. conf_wind is the
     wind on the microphone (mostly below 400 Hz); these swells reach into the band of roars
     and rumble harmonics, and on real days they were false "roars" (models/README.md,
@@ -478,7 +478,7 @@ def conf_leaves(rng, sr, dur):
 
 def conf_chorus(rng, sr, dur):
     """An insect chorus: several cicadas and crickets at once (conf_insects is one), each
-    singing for part of a long stretch, 2-8 kHz; the din under real daytime wind."""
+    singing for part of a long stretch, at 3-7 kHz; the din under real daytime wind."""
     n = int(dur * sr)
     y = np.zeros(n)
     for _ in range(rng.integers(3, 10)):
