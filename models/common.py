@@ -53,6 +53,11 @@ def frame_labels(intervals, n_out: int, labels) -> np.ndarray:
     return y
 
 
+def skipped_frames(skip, n_out: int, labels) -> np.ndarray:
+    """Output frames mostly inside a left-out call ([(begin, end)]), as a mask."""
+    return frame_labels([(b, e, labels[1]) for b, e in skip], n_out, labels)[:, 1] > 0
+
+
 def windows(n_frames: int, window: int = WINDOW, hop_out: int = HOP_OUT):
     """rumbled's window schedule: list of (start_frame, length) for n_frames fbank frames."""
     n_out = n_frames // PATCH

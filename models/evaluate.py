@@ -3,6 +3,7 @@
 
   python models/evaluate.py --model models/rumbled-edge-ev5.json --out models/eval/metrics.json
   python models/evaluate.py --model my-model.json --data DIR      # WAV + Raven tables
+      [--class-column C --map 'Rumble=rumble' --unknown skip --channel N]  # as for train.py
 
 Runs the exported ONNX model in onnxruntime with rumbled's exact windowing
 (998-frame windows, hop 13 output frames, uniform averaging, tail window).
@@ -42,7 +43,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import soundscape as ss  # noqa: E402
-from common import OUT_S, audio_to_fbank, frame_labels, ort_runner, stitch  # noqa: E402
+from common import (OUT_S, audio_to_fbank, frame_labels, ort_runner, skipped_frames,  # noqa: E402
+                    stitch)
 
 TEST_SEED0 = 900000
 CONF_SEED0 = 950000
@@ -163,8 +165,14 @@ def prf(tp, nd, nt):
             "tp": tp, "detections": nd, "truth": nt}
 
 
-def score_file(dets, calls, snr_min=0.0):
-    """calls: [(b, e, cls, snr)]. Returns counters for aggregation."""
+def score_file(dets, calls, snr_min=0.0, ignore=()):
+    """calls: [(b, e, cls, snr)]; ignore: [(b, e)] left out of the truth (a class
+    --unknown skip leaves out), so a detection that touches one and matches no
+    call is not counted. Returns counters for aggregation."""
+    if ignore:
+        hit = {i for i, _ in match(dets, regions(calls))}
+        dets = [d for i, d in enumerate(dets)
+                if i in hit or not any(iou(d, g) > 0 for g in ignore)]
     c = {}
     pm = match(dets, calls)
     c["calls_tp"], c["calls_nd"], c["calls_nt"] = len(pm), len(dets), len(calls)
@@ -307,12 +315,12 @@ def confounder_scene(kind, k, conf_seed0, rates=RATES):
     return f"conf{seed}@{rate}", rate, sc.audio, [], None
 
 
-def replay_end_events(binary, wavs, manifest=None, config=None) -> list:
+def replay_end_events(binary, wavs, manifest=None, config=None, channel=None) -> list:
     """The "end" event (one per call, closing its "start" and "update" events) of every
     call `rumbled replay` reports in wavs, as JSON dicts. manifest None: rumbled's
     configured model; config: a rumbled.toml for its [endpoint] settings (None: the
     model's recommended settings where its manifest has them, rumbled's built-in
-    defaults for the rest)."""
+    defaults for the rest); channel: the one to analyse (None: rumbled's [input] channel)."""
     with tempfile.TemporaryDirectory() as td:
         ev = os.path.join(td, "events.jsonl")
         cmd = [binary, "replay", *wavs, "--events", ev, "-q"]
@@ -320,6 +328,8 @@ def replay_end_events(binary, wavs, manifest=None, config=None) -> list:
             cmd += ["--model", manifest]
         if config:
             cmd += ["--config", config]
+        if channel is not None:
+            cmd += ["--channel", str(channel)]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"rumbled replay failed ({r.returncode}): {r.stderr[-2000:]}")
@@ -327,10 +337,10 @@ def replay_end_events(binary, wavs, manifest=None, config=None) -> list:
             return [e for e in map(json.loads, filter(str.strip, f)) if e.get("type") == "end"]
 
 
-def run_rumbled(binary, wav, manifest, config=None):
+def run_rumbled(binary, wav, manifest, config=None, channel=None):
     """The calls `rumbled replay` finds in one WAV as [(begin, end, label, confidence)]."""
     dets = []
-    for e in replay_end_events(binary, [wav], manifest, config):
+    for e in replay_end_events(binary, [wav], manifest, config, channel):
         b = float(e["offset_s"])
         dets.append((b, b + float(e["duration_s"]), e["label"], float(e.get("confidence", 0))))
     return dets
@@ -372,7 +382,16 @@ def main():
                     help="also count false alarms in this much call-free wind in leaves "
                          "under insect choruses (10 min scenes)")
     ap.add_argument("--data", help="evaluate on WAV + Raven tables in DIR instead")
-    ap.add_argument("--class-column")
+    ap.add_argument("--class-column", help="--data: the Raven column of the class, as for "
+                    "train.py (default: the first of Class, Label, Call Type, Annotation, Species)")
+    ap.add_argument("--map", help="--data: rename classes, as for train.py: "
+                    "'Rumble=rumble,Tr=trumpet'")
+    ap.add_argument("--unknown", choices=["error", "skip", "call"], default="error",
+                    help="--data: a class that is not a model label stops the run (error), is "
+                    "left out of the truth, its frames and the detections on it uncounted "
+                    "(skip), or is scored as the first call label (call), as train.py trains it")
+    ap.add_argument("--channel", type=int, default=0,
+                    help="--data: the channel to evaluate (0-based); rumbled replays the same one")
     ap.add_argument("--on", type=float, default=0.5)
     ap.add_argument("--off", type=float, default=0.35)
     ap.add_argument("--min-dur", type=float, default=0.32)
@@ -396,16 +415,26 @@ def evaluate(a, scratch):
     t0 = time.time()
 
     tests = []  # (name, rate, audio, calls[(b,e,cls,snr)], wav path or None)
+    ignored = {}  # name -> calls of --data left out by --unknown skip [(b, e)]
     if a.data:
         import glob
-        from train import find_table
+        from train import find_table, parse_map, sort_selections
         for w in sorted(glob.glob(os.path.join(a.data, "**", "*.wav"), recursive=True)):
             t = find_table(w)
             if t is None:
                 continue
-            x, sr = ss.read_wav(w)
-            calls = [(b, e, c, 99.0) for b, e, c in ss.read_raven(t, a.class_column)]
-            tests.append((os.path.relpath(w, a.data), sr, x, calls, w))
+            try:
+                x, sr = ss.read_wav(w, a.channel)
+            except ValueError as e:
+                raise SystemExit(f"{e}; pick one with --channel N")
+            known, skip = sort_selections(ss.read_raven(t, a.class_column), labels,
+                                          parse_map(a.map), a.unknown, t)
+            name = os.path.relpath(w, a.data)
+            ignored[name] = skip
+            tests.append((name, sr, x, [(b, e, c, 99.0) for b, e, c in known], w))
+        if not tests:
+            raise SystemExit(f"--data {a.data}: no .wav file there has a Raven selection table "
+                             "(NAME.selections.txt, NAME.Table.1.selections.txt or NAME*.txt)")
         confs = []
     else:
         tests, confs = synthetic_sets(TEST_SEED0, CONF_SEED0, a.per_rate, a.minutes,
@@ -422,19 +451,22 @@ def evaluate(a, scratch):
         probs, nfb = predict(m, sess, x, rate)
         infer_s += time.time() - t1
         audio_s += len(x) / rate
-        y = frame_labels([(b, e, c) for b, e, c, _ in calls], len(probs), labels)
+        skip = ignored.get(name, [])
+        # frames of left-out calls count nowhere
+        fw_frames = ~skipped_frames(skip, len(probs), labels)
+        y = frame_labels([(b, e, c) for b, e, c, _ in calls], len(probs), labels)[fw_frames]
         # frames of calls below 0 dB SNR (and no louder call): "don't care" for *_snr_ge_0dB
-        keep_all.append(~loudest_in(calls, -np.inf, 0, len(probs), labels))
-        bands_all.append(band_masks(calls, len(probs), labels))
+        keep_all.append(~loudest_in(calls, -np.inf, 0, len(probs), labels)[fw_frames])
+        bands_all.append({k: v[fw_frames] for k, v in band_masks(calls, len(probs), labels).items()})
         dets = detect(probs, labels, a.on, a.off, a.min_dur, a.merge_gap)
-        c = score_file(dets, calls)
-        probs_all.append(probs)
+        c = score_file(dets, calls, ignore=skip)
+        probs_all.append(probs[fw_frames])
         y_all.append(y)
         counters.append(c)
-        sweep_files.append((probs, calls))
+        sweep_files.append((probs, calls, skip))
         pr = per_rate.setdefault(rate, {"p": [], "y": [], "c": [], "k": []})
         pr["k"].append(keep_all[-1])
-        pr["p"].append(probs)
+        pr["p"].append(probs_all[-1])
         pr["y"].append(y)
         pr["c"].append(c)
         if a.rumbled:
@@ -442,7 +474,9 @@ def evaluate(a, scratch):
             if path is None:
                 path = os.path.join(scratch, f"{name}.wav")
                 ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
-            rcounters.append(score_file(run_rumbled(a.rumbled, path, os.path.abspath(a.model), a.rumbled_config), calls))
+            rdets = run_rumbled(a.rumbled, path, os.path.abspath(a.model), a.rumbled_config,
+                                channel=a.channel if a.data else None)
+            rcounters.append(score_file(rdets, calls, ignore=skip))
             if wav is None:
                 os.remove(path)
         print(f"{name}: {len(calls)} calls, {len(dets)} detections", file=sys.stderr)
@@ -520,8 +554,8 @@ def evaluate(a, scratch):
     res["onset_sweep"] = []
     for on in (0.5, 0.6, 0.7, 0.8, 0.9):
         off = on - 0.15
-        cs = [score_file(detect(p, labels, on, off, a.min_dur, a.merge_gap), c)
-              for p, c in sweep_files]
+        cs = [score_file(detect(p, labels, on, off, a.min_dur, a.merge_gap), c, ignore=skip)
+              for p, c, skip in sweep_files]
         ag = aggregate(cs)
         row = {"onset": on, "offset": round(off, 2),
                "f1_snr_ge_0dB": ag["events_vs_regions_snr_ge_0dB"]["f1"],

@@ -712,11 +712,13 @@ def write_wav(path: str, sc: Soundscape) -> None:
     sf.write(path, q, sc.rate, subtype="PCM_16")
 
 
-def read_wav(path: str):
-    """(float32 samples as int16/32768 (first channel), sample rate)."""
+def read_wav(path: str, channel: int = 0):
+    """(float32 samples of one channel (0-based) as int16/32768, sample rate)."""
     import soundfile as sf
     x, sr = sf.read(path, dtype="int16", always_2d=True)
-    return x[:, 0].astype(np.float32) / 32768.0, int(sr)
+    if not 0 <= channel < x.shape[1]:
+        raise ValueError(f"{path}: no channel {channel} (it has {x.shape[1]}, numbered from 0)")
+    return x[:, channel].astype(np.float32) / 32768.0, int(sr)
 
 
 def write_raven(path: str, calls) -> None:

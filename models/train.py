@@ -37,7 +37,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import soundscape as ss  # noqa: E402
-from common import OUT_S, PATCH, WINDOW, audio_to_fbank, frame_labels  # noqa: E402
+from common import OUT_S, PATCH, WINDOW, audio_to_fbank, frame_labels, skipped_frames  # noqa: E402
 from rumbled_model import LABELS, build  # noqa: E402
 
 RATES = (2000, 4000, 8000, 16000, 22050, 44100, 48000)
@@ -169,10 +169,29 @@ def find_table(wav: str):
     return None
 
 
+def sort_selections(sel, labels, mapping, unknown, table):
+    """Raven selections [(begin, end, class)] -> (calls under model labels
+    [(begin, end, label)], calls to leave out [(begin, end)]), by --map and
+    --unknown: `skip` leaves a class not among the labels out, `call` takes it
+    for the first call label, `error` stops with what to do."""
+    known, skip = [], []
+    for b, e, c in sel:
+        c = mapping.get(c, c)
+        if c in labels[1:]:
+            known.append((b, e, c))
+        elif unknown == "skip":
+            skip.append((b, e))
+        elif unknown == "call" and c is not None:
+            known.append((b, e, labels[1]))
+        else:
+            raise SystemExit(f"{table}: class {c!r} is not one of {labels[1:]}; use "
+                             f"--map {c}=LABEL, --unknown skip or --unknown call")
+    return known, skip
+
+
 def user_items(data_dir, labels, class_column, mapping, unknown, channel):
     """WAV + Raven tables under data_dir -> list of (fb, y, info); y = 255 marks frames
     excluded from the loss (calls of an unknown class with --unknown skip)."""
-    import soundfile as sf
     wavs = sorted(glob.glob(os.path.join(data_dir, "**", "*.wav"), recursive=True) +
                   glob.glob(os.path.join(data_dir, "**", "*.WAV"), recursive=True))
     if not wavs:
@@ -184,27 +203,17 @@ def user_items(data_dir, labels, class_column, mapping, unknown, channel):
             missing.append(w)
             continue
         sel = ss.read_raven(table, class_column)
-        x, sr = sf.read(w, dtype="int16", always_2d=True)
-        x = x[:, min(channel, x.shape[1] - 1)].astype(np.float32) / 32768.0
+        try:
+            x, sr = ss.read_wav(w, channel)
+        except ValueError as e:
+            raise SystemExit(f"{e}; pick one with --channel N")
         fb = audio_to_fbank(x, sr)
         n_out = len(fb) // PATCH
-        known, skip = [], []
-        for b, e, c in sel:
-            c = mapping.get(c, c) if c is not None else None
-            seen[c] = seen.get(c, 0) + 1
-            if c in labels[1:]:
-                known.append((b, e, c))
-            elif unknown == "skip":
-                skip.append((b, e, labels[1]))
-            elif unknown == "call" and c is not None:
-                known.append((b, e, labels[1]))
-            else:
-                raise SystemExit(f"{table}: class {c!r} is not one of {labels[1:]}; use "
-                                 f"--map {c}=LABEL, --unknown skip or --unknown call")
+        for _, _, c in sel:
+            seen[mapping.get(c, c)] = seen.get(mapping.get(c, c), 0) + 1
+        known, skip = sort_selections(sel, labels, mapping, unknown, table)
         y = frame_labels(known, n_out, labels).astype(np.uint8)
-        if skip:
-            m = frame_labels(skip, n_out, labels)[:, 1] > 0
-            y[m] = 255
+        y[skipped_frames(skip, n_out, labels)] = 255
         items.append((fb.astype(np.float16), y, dict(file=w, table=table, rate=sr,
                                                      n_calls=len(sel))))
         print(f"  {os.path.relpath(w, data_dir)}: {len(x) / sr:.1f} s at {sr} Hz, "
@@ -468,7 +477,8 @@ def main():
     ap.add_argument("--unknown", choices=["error", "skip", "call"], default="error",
                     help="selections of classes not in --labels: stop (error), leave their "
                          "frames out of the loss (skip), or train them as the first call label")
-    ap.add_argument("--channel", type=int, default=0)
+    ap.add_argument("--channel", type=int, default=0,
+                    help="--data: the channel to train on (0-based)")
     ap.add_argument("--labels", default=",".join(LABELS),
                     help="output labels, background first")
     ap.add_argument("--val-frac", type=float, default=0.15, help="--data files held out")
