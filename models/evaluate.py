@@ -357,6 +357,20 @@ def parse_rates(text):
     return rates
 
 
+def add_data_arguments(ap):
+    """How --data's Raven tables are read, as train.py reads them."""
+    ap.add_argument("--class-column", help="--data: the Raven column of the class, as for "
+                    "train.py (default: the first of Class, Label, Call Type, Annotation, Species)")
+    ap.add_argument("--map", help="--data: rename classes, as for train.py: "
+                    "'Rumble=rumble,Tr=trumpet'")
+    ap.add_argument("--unknown", choices=["error", "skip", "call"], default="error",
+                    help="--data: a class that is not a model label stops the run (error), is "
+                    "left out of the truth, its frames and the detections on it uncounted "
+                    "(skip), or is scored as the first call label (call), as train.py trains it")
+    ap.add_argument("--channel", type=int, default=0,
+                    help="--data: the channel to evaluate (0-based); rumbled replays the same one")
+
+
 def clean(o):
     """NaN -> null so that the output is strict JSON."""
     if isinstance(o, float) and o != o:
@@ -382,16 +396,7 @@ def main():
                     help="also count false alarms in this much call-free wind in leaves "
                          "under insect choruses (10 min scenes)")
     ap.add_argument("--data", help="evaluate on WAV + Raven tables in DIR instead")
-    ap.add_argument("--class-column", help="--data: the Raven column of the class, as for "
-                    "train.py (default: the first of Class, Label, Call Type, Annotation, Species)")
-    ap.add_argument("--map", help="--data: rename classes, as for train.py: "
-                    "'Rumble=rumble,Tr=trumpet'")
-    ap.add_argument("--unknown", choices=["error", "skip", "call"], default="error",
-                    help="--data: a class that is not a model label stops the run (error), is "
-                    "left out of the truth, its frames and the detections on it uncounted "
-                    "(skip), or is scored as the first call label (call), as train.py trains it")
-    ap.add_argument("--channel", type=int, default=0,
-                    help="--data: the channel to evaluate (0-based); rumbled replays the same one")
+    add_data_arguments(ap)
     ap.add_argument("--on", type=float, default=0.5)
     ap.add_argument("--off", type=float, default=0.35)
     ap.add_argument("--min-dur", type=float, default=0.32)
@@ -417,24 +422,13 @@ def evaluate(a, scratch):
     tests = []  # (name, rate, audio, calls[(b,e,cls,snr)], wav path or None)
     ignored = {}  # name -> calls of --data left out by --unknown skip [(b, e)]
     if a.data:
-        import glob
-        from train import find_table, parse_map, sort_selections
-        for w in sorted(glob.glob(os.path.join(a.data, "**", "*.wav"), recursive=True)):
-            t = find_table(w)
-            if t is None:
-                continue
-            try:
-                x, sr = ss.read_wav(w, a.channel)
-            except ValueError as e:
-                raise SystemExit(f"{e}; pick one with --channel N")
-            known, skip = sort_selections(ss.read_raven(t, a.class_column), labels,
-                                          parse_map(a.map), a.unknown, t)
+        from train import annotated_files, parse_map, read_channel
+        for w, _, _, known, skip in annotated_files(a.data, labels, a.class_column,
+                                                    parse_map(a.map), a.unknown):
+            x, sr = read_channel(w, a.channel)
             name = os.path.relpath(w, a.data)
             ignored[name] = skip
             tests.append((name, sr, x, [(b, e, c, 99.0) for b, e, c in known], w))
-        if not tests:
-            raise SystemExit(f"--data {a.data}: no .wav file there has a Raven selection table "
-                             "(NAME.selections.txt, NAME.Table.1.selections.txt or NAME*.txt)")
         confs = []
     else:
         tests, confs = synthetic_sets(TEST_SEED0, CONF_SEED0, a.per_rate, a.minutes,

@@ -189,38 +189,56 @@ def sort_selections(sel, labels, mapping, unknown, table):
     return known, skip
 
 
-def user_items(data_dir, labels, class_column, mapping, unknown, channel):
-    """WAV + Raven tables under data_dir -> list of (fb, y, info); y = 255 marks frames
-    excluded from the loss (calls of an unknown class with --unknown skip)."""
+def annotated_files(data_dir, labels, class_column, mapping, unknown):
+    """Each WAV under data_dir that has a Raven table next to it, as (wav, table,
+    selections [(begin, end, class as written)], calls, left out) with the classes
+    sorted by sort_selections. WAVs without a table are skipped with a warning."""
     wavs = sorted(glob.glob(os.path.join(data_dir, "**", "*.wav"), recursive=True) +
                   glob.glob(os.path.join(data_dir, "**", "*.WAV"), recursive=True))
     if not wavs:
         raise SystemExit(f"no .wav files under {data_dir}")
-    items, seen, missing = [], {}, []
+    out, missing = [], []
     for w in wavs:
         table = find_table(w)
         if table is None:
             missing.append(w)
             continue
         sel = ss.read_raven(table, class_column)
-        try:
-            x, sr = ss.read_wav(w, channel)
-        except ValueError as e:
-            raise SystemExit(f"{e}; pick one with --channel N")
+        out.append((w, table, sel, *sort_selections(sel, labels, mapping, unknown, table)))
+    if missing:
+        print(f"warning: {len(missing)} WAV file(s) without a selection table were skipped, "
+              f"e.g. {missing[0]}", file=sys.stderr)
+    if not out:
+        raise SystemExit(f"{data_dir}: no WAV has a Raven selection table next to it "
+                         "(NAME.selections.txt, NAME.Table.1.selections.txt or NAME*.txt)")
+    return out
+
+
+def read_channel(wav: str, channel: int):
+    """(samples, rate) of one channel of a --data WAV; a missing channel stops with what to do."""
+    try:
+        return ss.read_wav(wav, channel)
+    except ValueError as e:
+        raise SystemExit(f"{e}; pick one with --channel N")
+
+
+def user_items(data_dir, labels, class_column, mapping, unknown, channel):
+    """WAV + Raven tables under data_dir -> list of (fb, y, info); y = 255 marks frames
+    excluded from the loss (calls of an unknown class with --unknown skip)."""
+    items, seen = [], {}
+    for w, table, sel, known, skip in annotated_files(data_dir, labels, class_column, mapping,
+                                                      unknown):
+        x, sr = read_channel(w, channel)
         fb = audio_to_fbank(x, sr)
         n_out = len(fb) // PATCH
         for _, _, c in sel:
             seen[mapping.get(c, c)] = seen.get(mapping.get(c, c), 0) + 1
-        known, skip = sort_selections(sel, labels, mapping, unknown, table)
         y = frame_labels(known, n_out, labels).astype(np.uint8)
         y[skipped_frames(skip, n_out, labels)] = 255
         items.append((fb.astype(np.float16), y, dict(file=w, table=table, rate=sr,
                                                      n_calls=len(sel))))
         print(f"  {os.path.relpath(w, data_dir)}: {len(x) / sr:.1f} s at {sr} Hz, "
               f"{len(sel)} selections ({os.path.basename(table)})", file=sys.stderr)
-    if missing:
-        print(f"warning: {len(missing)} WAV file(s) without a selection table were skipped, "
-              f"e.g. {missing[0]}", file=sys.stderr)
     print(f"classes seen: {seen}", file=sys.stderr)
     return items
 

@@ -3,7 +3,8 @@
 
   python models/tune_endpoint.py --rumbled target/release/rumbled --out models/eval/endpoint.json
   python models/tune_endpoint.py --rumbled target/release/rumbled --model my-model.json \\
-      --data MY_ANNOTATED_DIR --quiet-data MY_CALL_FREE_DIR
+      --data MY_ANNOTATED_DIR --quiet-data MY_CALL_FREE_DIR \\
+      [--class-column C --map 'Rumble=rumble' --unknown skip --channel N]  # as for train.py
 
 Every candidate is a real `rumbled replay` run with that [endpoint] section, so
 what is chosen is what the daemon will do. Its events are scored as
@@ -41,7 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import soundscape as ss  # noqa: E402
-from evaluate import aggregate, run_rumbled, score_file, synthetic_sets  # noqa: E402
+from evaluate import (add_data_arguments, aggregate, run_rumbled, score_file,  # noqa: E402
+                      synthetic_sets)
 
 DEV_SEED0 = 800000
 DEV_CONF_SEED0 = 850000
@@ -62,20 +64,17 @@ def endpoint_toml(p):
 
 
 def write_sets(a, scratch):
-    """Returns ([(wav, calls)], [(wav, hours)]) on disk for rumbled to replay."""
+    """Returns ([(wav, calls, left out)], [(wav, hours)]) on disk for rumbled to replay."""
     if a.data:
-        from train import find_table
-        annotated = []
-        for w in sorted(glob.glob(os.path.join(a.data, "**", "*.wav"), recursive=True)):
-            t = find_table(w)
-            if t is not None:
-                annotated.append((w, [(b, e, c, 99.0) for b, e, c in ss.read_raven(t, a.class_column)]))
-        if not annotated:
-            sys.exit(f"{a.data}: no WAV with a Raven selection table next to it")
+        from train import annotated_files, parse_map, read_channel
+        with open(a.model) as f:
+            labels = json.load(f)["labels"]
+        annotated = [(w, [(b, e, c, 99.0) for b, e, c in known], skip) for w, _, _, known, skip
+                     in annotated_files(a.data, labels, a.class_column, parse_map(a.map), a.unknown)]
         quiet = []
         for w in sorted(glob.glob(os.path.join(a.quiet_data, "**", "*.wav"), recursive=True)
                         if a.quiet_data else []):
-            x, sr = ss.read_wav(w)
+            x, sr = read_channel(w, a.channel)
             quiet.append((w, len(x) / sr / 3600))
         return annotated, quiet
     tests, confs = synthetic_sets(DEV_SEED0, DEV_CONF_SEED0, a.per_rate, a.minutes,
@@ -86,7 +85,7 @@ def write_sets(a, scratch):
         ss.write_wav(path, ss.Soundscape(x, rate, [], [], {}))
         return path
 
-    annotated = [(write(name, rate, x), calls) for name, rate, x, calls, _ in tests]
+    annotated = [(write(name, rate, x), calls, []) for name, rate, x, calls, _ in tests]
     quiet = [(write(name, rate, x), len(x) / rate / 3600)
              for kind in confs.values() for name, rate, x, _, _ in kind]
     return annotated, quiet
@@ -95,8 +94,10 @@ def write_sets(a, scratch):
 def evaluate_setting(a, p, annotated, quiet, scratch):
     with tempfile.NamedTemporaryFile("w", suffix=".toml", dir=scratch, delete=False) as f:
         f.write(endpoint_toml(p))
-    counters = [score_file(run_rumbled(a.rumbled, w, a.model, f.name), calls) for w, calls in annotated]
-    fa = sum(len(run_rumbled(a.rumbled, w, a.model, f.name)) for w, _ in quiet)
+    channel = a.channel if a.data else None
+    counters = [score_file(run_rumbled(a.rumbled, w, a.model, f.name, channel), calls, ignore=skip)
+                for w, calls, skip in annotated]
+    fa = sum(len(run_rumbled(a.rumbled, w, a.model, f.name, channel)) for w, _ in quiet)
     os.remove(f.name)
     ag = aggregate(counters)
     hi = ag["events_vs_regions_snr_ge_0dB"]
@@ -132,7 +133,7 @@ def main():
     ap.add_argument("--model", default=os.path.join(HERE, "rumbled-edge-ev5.json"))
     ap.add_argument("--data", help="your WAV + Raven tables instead of synthetic soundscapes")
     ap.add_argument("--quiet-data", help="with --data: call-free WAVs for false alarms")
-    ap.add_argument("--class-column")
+    add_data_arguments(ap)
     ap.add_argument("--per-rate", type=int, default=6, help="synthetic soundscapes per recorder rate")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--confounder-minutes", type=float, default=180.0, help="of each call-free kind")
