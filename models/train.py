@@ -19,6 +19,7 @@ on the training features and stored in the checkpoint.
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
 import functools
 import glob
@@ -128,8 +129,8 @@ def synth_item(args):
 
     args: (seed, minutes, cache, scene, recordings); scene names one of NEGATIVE_SCENES
     (--hum-scenes, --wind-scenes, --clipped-scenes, --recording-scenes, --day-scenes,
-    --hard-scenes)
-    instead of the seed's usual mix (None); recordings is the --recordings folder or None."""
+    --hard-scenes) instead of the seed's usual mix (None); recordings is the --recordings
+    folder or None."""
     seed, minutes, cache, scene, recordings = args
     stem = f"{scene}-{recordings_tag(recordings)}" if scene == "recording" else scene or "syn"
     path = os.path.join(cache, f"{stem}-{seed}-{minutes:g}.npz") if cache else None
@@ -231,21 +232,20 @@ def read_channel(wav: str, channel: int):
 def user_items(data_dir, labels, class_column, mapping, unknown, channel):
     """WAV + Raven tables under data_dir -> list of (fb, y, info); y = 255 marks frames
     excluded from the loss (calls of an unknown class with --unknown skip)."""
-    items, seen = [], {}
+    items, seen = [], collections.Counter()
     for w, table, sel, known, skip in annotated_files(data_dir, labels, class_column, mapping,
                                                       unknown):
         x, sr = read_channel(w, channel)
         fb = audio_to_fbank(x, sr)
         n_out = len(fb) // PATCH
-        for _, _, c in sel:
-            seen[mapping.get(c, c)] = seen.get(mapping.get(c, c), 0) + 1
+        seen.update(mapping.get(c, c) for _, _, c in sel)
         y = frame_labels(known, n_out, labels).astype(np.uint8)
         y[skipped_frames(skip, n_out, labels)] = 255
         items.append((fb.astype(np.float16), y, dict(file=w, table=table, rate=sr,
                                                      n_calls=len(sel))))
         print(f"  {os.path.relpath(w, data_dir)}: {len(x) / sr:.1f} s at {sr} Hz, "
               f"{len(sel)} selections ({os.path.basename(table)})", file=sys.stderr)
-    print(f"classes seen: {seen}", file=sys.stderr)
+    print(f"classes seen: {dict(seen)}", file=sys.stderr)
     return items
 
 
