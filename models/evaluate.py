@@ -369,6 +369,38 @@ def add_data_arguments(ap):
                     "(skip), or is scored as the first call label (call), as train.py trains it")
     ap.add_argument("--channel", type=int, default=0,
                     help="--data: the channel to evaluate (0-based); rumbled replays the same one")
+    ap.add_argument("--snr-column", help="--data: a Raven column with each call's SNR in dB "
+                    "(e.g. 'SNR NIST Quick (dB)'), for the scores by SNR band and at SNR >= 0 dB; "
+                    "without it every call counts as 0 dB or louder")
+
+
+def annotated_calls(a, labels):
+    """--data's recordings as [(wav, calls [(b, e, label, snr)], left-out calls [(b, e)])].
+    Without --snr-column every call counts as 0 dB or louder, so the *_snr_ge_0dB
+    numbers are then those of all calls."""
+    from train import annotated_files, parse_map
+    out = []
+    for w, table, _, known, skip in annotated_files(a.data, labels, a.class_column,
+                                                    parse_map(a.map), a.unknown):
+        try:
+            snr = ss.read_raven_snr(table, a.snr_column) if a.snr_column else {}
+        except ValueError as e:
+            raise SystemExit(str(e))
+        out.append((w, [(b, e, c, snr.get((b, e), 99.0)) for b, e, c in known], skip))
+    return out
+
+
+def data_tests(a, labels):
+    """--data's recordings as tests [(name, rate, audio, calls, wav)], and {name: left-out
+    calls}."""
+    from train import read_channel
+    tests, ignored = [], {}
+    for w, calls, skip in annotated_calls(a, labels):
+        x, sr = read_channel(w, a.channel)
+        name = os.path.relpath(w, a.data)
+        ignored[name] = skip
+        tests.append((name, sr, x, calls, w))
+    return tests, ignored
 
 
 def clean(o):
@@ -422,13 +454,7 @@ def evaluate(a, scratch):
     tests = []  # (name, rate, audio, calls[(b,e,cls,snr)], wav path or None)
     ignored = {}  # name -> calls of --data left out by --unknown skip [(b, e)]
     if a.data:
-        from train import annotated_files, parse_map, read_channel
-        for w, _, _, known, skip in annotated_files(a.data, labels, a.class_column,
-                                                    parse_map(a.map), a.unknown):
-            x, sr = read_channel(w, a.channel)
-            name = os.path.relpath(w, a.data)
-            ignored[name] = skip
-            tests.append((name, sr, x, [(b, e, c, 99.0) for b, e, c in known], w))
+        tests, ignored = data_tests(a, labels)
         confs = []
     else:
         tests, confs = synthetic_sets(TEST_SEED0, CONF_SEED0, a.per_rate, a.minutes,

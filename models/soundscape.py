@@ -738,32 +738,55 @@ def write_confounders(path: str, events) -> None:
                     f"{e.level_db:.1f}\n")
 
 
+def raven_rows(path: str):
+    """A Raven selection table -> ({column name: index}, [row fields]), one row per
+    selection: Raven writes each selection once per view, so Waveform rows are dropped."""
+    with open(path, encoding="utf-8-sig") as f:
+        lines = [ln.rstrip("\r\n") for ln in f if ln.strip()]
+    if not lines:
+        return {}, []
+    idx = {h.strip(): i for i, h in enumerate(lines[0].split("\t"))}
+    view = idx.get("View")
+    rows = [ln.split("\t") for ln in lines[1:]]
+    return idx, [p for p in rows
+                 if view is None or view >= len(p) or not p[view].startswith("Waveform")]
+
+
 def read_raven(path: str, class_column: str | None = None):
     """Read a Raven selection table -> list of (begin, end, class or None).
 
     The class column is `class_column` if given, else the first of: Class, class,
     Label, label, Call Type, Annotation, Species that exists."""
-    with open(path, encoding="utf-8-sig") as f:
-        lines = [ln.rstrip("\r\n") for ln in f if ln.strip()]
-    if not lines:
+    idx, rows = raven_rows(path)
+    if not idx:
         return []
-    head = lines[0].split("\t")
-    idx = {h.strip(): i for i, h in enumerate(head)}
     cands = [class_column] if class_column else ["Class", "class", "Label", "label",
                                                  "Call Type", "Call type", "Annotation",
                                                  "Species"]
     ci = next((idx[c] for c in cands if c in idx), None)
     if class_column and ci is None:
-        raise ValueError(f"{path}: no column {class_column!r} (have {head})")
+        raise ValueError(f"{path}: no column {class_column!r} (have {list(idx)})")
     bi, ei = idx["Begin Time (s)"], idx["End Time (s)"]
-    view = idx.get("View")
-    out = []
-    for ln in lines[1:]:
-        p = ln.split("\t")
-        if view is not None and view < len(p) and p[view].startswith("Waveform"):
-            continue  # Raven writes each selection once per view
-        cls = p[ci].strip() if ci is not None and ci < len(p) else None
-        out.append((float(p[bi]), float(p[ei]), cls))
+    return [(float(p[bi]), float(p[ei]),
+             p[ci].strip() if ci is not None and ci < len(p) else None) for p in rows]
+
+
+def read_raven_snr(path: str, column: str) -> dict:
+    """{(begin, end): SNR in dB} from a numeric column of a Raven table, e.g. Raven's
+    own `SNR NIST Quick (dB)` measurement; an empty or non-numeric cell stops with the
+    row, so that no call is silently put in the wrong SNR band."""
+    idx, rows = raven_rows(path)
+    if idx and column not in idx:
+        raise ValueError(f"{path}: no column {column!r} (have {list(idx)})")
+    out = {}
+    for n, p in enumerate(rows, 2):
+        b, e = float(p[idx["Begin Time (s)"]]), float(p[idx["End Time (s)"]])
+        cell = p[idx[column]].strip() if idx[column] < len(p) else ""
+        try:
+            out[(b, e)] = float(cell)
+        except ValueError:
+            raise ValueError(f"{path}, line {n}: {column} is {cell!r}, not a number in dB") \
+                from None
     return out
 
 

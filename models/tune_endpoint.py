@@ -42,8 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import soundscape as ss  # noqa: E402
-from evaluate import (add_data_arguments, aggregate, run_rumbled, score_file,  # noqa: E402
-                      synthetic_sets)
+from evaluate import (add_data_arguments, aggregate, annotated_calls,  # noqa: E402
+                      run_rumbled, score_file, synthetic_sets)
 
 DEV_SEED0 = 800000
 DEV_CONF_SEED0 = 850000
@@ -66,11 +66,10 @@ def endpoint_toml(p):
 def write_sets(a, scratch):
     """Returns ([(wav, calls, left out)], [(wav, hours)]) on disk for rumbled to replay."""
     if a.data:
-        from train import annotated_files, parse_map, read_channel
+        from train import read_channel
         with open(a.model) as f:
             labels = json.load(f)["labels"]
-        annotated = [(w, [(b, e, c, 99.0) for b, e, c in known], skip) for w, _, _, known, skip
-                     in annotated_files(a.data, labels, a.class_column, parse_map(a.map), a.unknown)]
+        annotated = annotated_calls(a, labels)
         quiet = []
         for w in sorted(glob.glob(os.path.join(a.quiet_data, "**", "*.wav"), recursive=True)
                         if a.quiet_data else []):
