@@ -774,19 +774,19 @@ def read_raven(path: str, class_column: str | None = None):
 def read_raven_snr(path: str, column: str) -> dict:
     """{(begin, end): SNR in dB} from a numeric column of a Raven table, e.g. Raven's
     own `SNR NIST Quick (dB)` measurement; an empty or non-numeric cell stops with the
-    row, so that no call is silently put in the wrong SNR band."""
+    selection, so that no call is silently put in the wrong SNR band."""
     idx, rows = raven_rows(path)
     if idx and column not in idx:
         raise ValueError(f"{path}: no column {column!r} (have {list(idx)})")
     out = {}
-    for n, p in enumerate(rows, 2):
+    for n, p in enumerate(rows, 1):
         b, e = float(p[idx["Begin Time (s)"]]), float(p[idx["End Time (s)"]])
         cell = p[idx[column]].strip() if idx[column] < len(p) else ""
         try:
             out[(b, e)] = float(cell)
         except ValueError:
-            raise ValueError(f"{path}, line {n}: {column} is {cell!r}, not a number in dB") \
-                from None
+            where = f"selection {n} ({b:g}-{e:g} s)"
+            raise ValueError(f"{path}, {where}: {column} is {cell!r}, not a number in dB") from None
     return out
 
 
