@@ -4,6 +4,10 @@
 Writes 10-min 16-bit mono WAVs at a recorder rate plus Raven selection tables
 (NAME.selections.txt).  Everything is reproducible from --seed.
 
+It shares no code with soundscape.py on purpose: it was written without reading it,
+so that the model's scores on its scenes show what the model learnt only from how
+soundscape.py makes sound. Do not fold its helpers into soundscape.py's.
+
 Design principles (see independent_soundscape.md for the parameter ranges):
   * every source is synthesised *band-limited* at a rate sr = fs/L (L integer
     >= 1): sinusoidal components are only generated below 0.40*sr (0.42*fs when
