@@ -135,8 +135,8 @@ def synth_item(args):
 
     args: (seed, minutes, cache, scene, recordings); scene names one of NEGATIVE_SCENES
     (--hum-scenes, --wind-scenes, --clipped-scenes, --recording-scenes, --day-scenes,
-    --hard-scenes, --livestock-scenes) instead of the seed's usual mix (None); recordings is the --recordings
-    folder or None."""
+    --hard-scenes, --livestock-scenes) instead of the seed's usual mix (None); recordings is
+    the --recordings folder or None."""
     seed, minutes, cache, scene, recordings = args
     stem = f"{scene}-{recordings_tag(recordings)}" if scene == "recording" else scene or "syn"
     path = os.path.join(cache, f"{stem}-{seed}-{minutes:g}.npz") if cache else None
