@@ -606,6 +606,7 @@ def main():
         nv = int(round(a.val_frac * len(items))) if len(items) > 1 else 0
         val += [items[i] for i in order[:nv]]
         train += [items[i] for i in order[nv:]]
+        n_user_train = len(items) - nv
     if not train:
         raise SystemExit("no training data: give --synthetic N and/or --data DIR")
     t_data = time.time() - t_start
@@ -702,7 +703,7 @@ def main():
                     src[-1] += (f", recordings {os.path.abspath(a.recordings)} "
                                 f"({recordings_tag(a.recordings)})")
         if a.data:
-            src.append(f"user data {os.path.abspath(a.data)} ({len(train)} train files)")
+            src.append(f"user data {os.path.abspath(a.data)} ({n_user_train} train files)")
         if a.init:
             src.append(f"fine-tuned from {os.path.basename(a.init)}")
             if a.grow_layers or a.grow_ff:
