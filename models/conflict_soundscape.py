@@ -1028,7 +1028,7 @@ def make_file(path_wav, meta_dir, fs, unit, scene, rng, with_calls, hard=False):
     dc = rec.p["dc"] * rng.uniform(0.5, 1.5)
     Nrec += dc
     Crec = np.zeros(n)
-    rows, calls_meta = [], []
+    calls_meta = []
     if with_calls:
         veg = rng.uniform(5, 14)
         for cls, t0, episode in plan_calls(rng, DUR):
