@@ -27,7 +27,6 @@ import numpy as np
 import soundfile as sf
 from scipy import signal, fft as sfft
 
-DEBUG = {}
 RATES = [2000, 4000, 8000, 16000, 22050, 44100, 48000]
 DUR = float(os.environ.get("GEN_DEBUG_DUR", 600.0))   # debug override only
 HEADER = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)"
@@ -963,7 +962,6 @@ def make_file(seed, set_name, idx, fs, unit_kind, force, with_calls):
         cmeta.append(dict(selection=j + 1, cls=c["cls"], begin=round(b, 4), end=round(e, 4), low_hz=c["lo"],
                           high_hz=c["hi"], snr_db=round(snr, 2), distance_m=round(c["dist"], 1),
                           rt60_s=round(c["rt60"], 2), reverb_wet=round(c["wet"], 3), **c["params"]))
-    DEBUG.update(N=N, g=g, calls=calls)      # exposed for self-checks only
     return mix, rows, dict(fs=fs, duration_s=DUR, set=set_name, unit=u, scene=scene, calls=cmeta,
                            confounders=events)
 
